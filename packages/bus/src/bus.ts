@@ -1,0 +1,69 @@
+/** A record to publish. Records with one key land on one partition, in publish order. */
+export interface OutgoingRecord {
+  key: string;
+  value: Buffer | string;
+  headers?: Record<string, string>;
+}
+
+/** A record as a consumer receives it. */
+export interface BusRecord {
+  topic: string;
+  partition: number;
+  /** Decimal string: Kafka offsets are 64-bit. */
+  offset: string;
+  key: string | null;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+/** Consecutive records of one partition, handed to a group's handler. */
+export interface Batch {
+  topic: string;
+  partition: number;
+  records: BusRecord[];
+  /** False once this consumer is stopping or the partition moved to another member. */
+  isActive(): boolean;
+  /** Keeps the group membership alive during long work. */
+  heartbeat(): Promise<void>;
+}
+
+/**
+ * Handles a batch. Resolving commits the batch's offsets; throwing commits nothing and the
+ * batch is handed over again (after a backoff) to whichever member owns the partition.
+ */
+export type BatchHandler = (batch: Batch) => Promise<void>;
+
+export interface ConsumeOptions {
+  groupId: string;
+  topic: string;
+  handler: BatchHandler;
+  /** Called after each failed attempt, before the backoff. */
+  onHandlerError?: (error: unknown, batch: Batch, attempt: number) => void;
+}
+
+export interface Consumer {
+  /** Stops fetching, waits for the running handler, leaves the group. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface Bus {
+  readonly kind: 'kafka' | 'embedded';
+  /** Creates the topics that do not exist yet. */
+  ensureTopics(topics: readonly string[], partitions: number): Promise<void>;
+  /** Resolves once the records are durably accepted: acknowledged by all in-sync replicas,
+   *  or on the embedded bus, handled by every consumer group of the topic. */
+  publish(topic: string, records: readonly OutgoingRecord[]): Promise<void>;
+  consume(options: ConsumeOptions): Promise<Consumer>;
+  /** True when the bus can accept records now. */
+  health(): Promise<boolean>;
+  /** Stops every consumer, then the producer. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The bus cannot take records now; the caller may retry later. */
+export class BusUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BusUnavailableError';
+  }
+}

@@ -1,0 +1,276 @@
+import {
+  type Batch,
+  type Bus,
+  type BusRecord,
+  BusUnavailableError,
+  type ConsumeOptions,
+  type Consumer,
+  type OutgoingRecord,
+} from './bus.js';
+import { type Backoff, DEFAULT_BACKOFF, handleUntilDone } from './retry.js';
+
+export interface EmbeddedBusOptions {
+  /** Partitions of a topic created implicitly by its first publish or consumer. */
+  defaultPartitions?: number;
+  /** Records held per topic, not yet handled by every group; a publish beyond it is refused. */
+  maxBacklog?: number;
+  /** A publish still unhandled after this long is refused; its records stay queued. */
+  publishTimeoutMs?: number;
+  maxBatchRecords?: number;
+  backoff?: Backoff;
+}
+
+interface Waiter {
+  offset: number;
+  resolve: () => void;
+}
+
+/** One partition's log: records from `base` on, kept until every group has handled them. */
+class Partition {
+  base = 0;
+  records: BusRecord[] = [];
+  get end() {
+    return this.base + this.records.length;
+  }
+  trimTo(offset: number) {
+    if (offset <= this.base) return;
+    this.records.splice(0, offset - this.base);
+    this.base = offset;
+  }
+}
+
+class Topic {
+  readonly partitions: Partition[];
+  readonly groups = new Set<Group>();
+  constructor(
+    readonly name: string,
+    count: number,
+  ) {
+    this.partitions = Array.from({ length: count }, () => new Partition());
+  }
+  backlog() {
+    return this.partitions.reduce((n, p) => n + p.records.length, 0);
+  }
+  trim(partition: number) {
+    const committed = [...this.groups].map((g) => g.committed[partition] ?? 0);
+    // With no group, records stay for the first one to subscribe, as Kafka keeps them.
+    if (committed.length > 0) this.partitions[partition]?.trimTo(Math.min(...committed));
+  }
+}
+
+interface Member {
+  options: ConsumeOptions;
+  running: boolean;
+}
+
+/** A consumer group: partitions spread over its members, one handler call per partition at a time. */
+class Group {
+  readonly members: Member[] = [];
+  readonly committed: number[];
+  readonly waiters: Waiter[][];
+  private readonly wakeups: Array<(() => void) | undefined>;
+  private readonly inFlight = new Map<Member, Set<Promise<unknown>>>();
+
+  constructor(
+    readonly id: string,
+    readonly topic: Topic,
+    private readonly maxBatchRecords: number,
+    private readonly backoff: Backoff,
+  ) {
+    const n = topic.partitions.length;
+    // A new group starts at the oldest record still held, like Kafka's earliest reset.
+    this.committed = topic.partitions.map((p) => p.base);
+    this.waiters = Array.from({ length: n }, () => []);
+    this.wakeups = new Array(n).fill(undefined);
+    for (let p = 0; p < n; p++) void this.pump(p);
+  }
+
+  owner(partition: number): Member | undefined {
+    const active = this.members.filter((m) => m.running);
+    return active.length === 0 ? undefined : active[partition % active.length];
+  }
+
+  wake(partition: number) {
+    const wakeup = this.wakeups[partition];
+    this.wakeups[partition] = undefined;
+    wakeup?.();
+  }
+
+  wakeAll() {
+    for (let p = 0; p < this.committed.length; p++) this.wake(p);
+  }
+
+  async drain(member: Member) {
+    await Promise.allSettled([...(this.inFlight.get(member) ?? [])]);
+    this.inFlight.delete(member);
+  }
+
+  /** Delivers one partition's records in order to its current owner, forever. */
+  private async pump(partition: number) {
+    const log = this.topic.partitions[partition] as Partition;
+    for (;;) {
+      const member = this.owner(partition);
+      const from = this.committed[partition] as number;
+      if (!member || from >= log.end) {
+        await new Promise<void>((resolve) => {
+          this.wakeups[partition] = resolve;
+        });
+        continue;
+      }
+      const records = log.records.slice(from - log.base, from - log.base + this.maxBatchRecords);
+      const batch: Batch = {
+        topic: this.topic.name,
+        partition,
+        records,
+        isActive: () => member.running && this.owner(partition) === member,
+        heartbeat: async () => {},
+      };
+      const work = handleUntilDone(
+        member.options.handler,
+        batch,
+        this.backoff,
+        member.options.onHandlerError,
+      );
+      const running = this.inFlight.get(member) ?? new Set();
+      this.inFlight.set(member, running.add(work));
+      const handled = await work;
+      running.delete(work);
+      if (handled) this.commit(partition, from + records.length);
+    }
+  }
+
+  private commit(partition: number, offset: number) {
+    this.committed[partition] = offset;
+    const waiters = this.waiters[partition] as Waiter[];
+    while (waiters.length > 0 && (waiters[0] as Waiter).offset < offset) waiters.shift()?.resolve();
+    this.topic.trim(partition);
+  }
+}
+
+/** Stable FNV-1a hash: one key always maps to one partition. */
+function partitionOf(key: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % partitions;
+}
+
+/**
+ * The in-process bus of a single-process deployment. It keeps Kafka's contract where the
+ * pipeline relies on it (order per key, group membership, commit after success) and
+ * nothing more: no persistence, so a publish resolves only once the records are handled.
+ */
+export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
+  const defaultPartitions = options.defaultPartitions ?? 4;
+  const maxBacklog = options.maxBacklog ?? 100_000;
+  const publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
+  const maxBatchRecords = options.maxBatchRecords ?? 1_000;
+  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  const topics = new Map<string, Topic>();
+  const groups = new Map<string, Group>();
+  const consumers = new Set<Consumer>();
+  let closed = false;
+
+  const topicOf = (name: string, partitions = defaultPartitions) => {
+    const topic = topics.get(name) ?? new Topic(name, partitions);
+    topics.set(name, topic);
+    return topic;
+  };
+
+  const publish = async (name: string, records: readonly OutgoingRecord[]) => {
+    if (closed) throw new BusUnavailableError('the bus is closed');
+    const topic = topicOf(name);
+    if (topic.backlog() + records.length > maxBacklog) {
+      throw new BusUnavailableError(`topic ${name} holds ${maxBacklog} unhandled records`);
+    }
+    const lastOffsets = new Map<number, number>();
+    for (const record of records) {
+      const partition = partitionOf(record.key, topic.partitions.length);
+      const log = topic.partitions[partition] as Partition;
+      const offset = log.end;
+      log.records.push({
+        topic: name,
+        partition,
+        offset: String(offset),
+        key: record.key,
+        value: Buffer.isBuffer(record.value) ? record.value : Buffer.from(record.value),
+        headers: { ...record.headers },
+      });
+      lastOffsets.set(partition, offset);
+    }
+    const handled: Promise<void>[] = [];
+    for (const group of topic.groups) {
+      for (const [partition, offset] of lastOffsets) {
+        handled.push(
+          new Promise((resolve) => {
+            (group.waiters[partition] as Waiter[]).push({ offset, resolve });
+          }),
+        );
+        group.wake(partition);
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new BusUnavailableError(`records not handled within ${publishTimeoutMs}ms`)),
+        publishTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([Promise.all(handled), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const consume = async (consumeOptions: ConsumeOptions): Promise<Consumer> => {
+    if (closed) throw new BusUnavailableError('the bus is closed');
+    const topic = topicOf(consumeOptions.topic);
+    let group = groups.get(consumeOptions.groupId);
+    if (!group) {
+      group = new Group(consumeOptions.groupId, topic, maxBatchRecords, backoff);
+      groups.set(group.id, group);
+      topic.groups.add(group);
+    } else if (group.topic !== topic) {
+      throw new Error(`group ${group.id} already consumes ${group.topic.name}`);
+    }
+    const member: Member = { options: consumeOptions, running: true };
+    group.members.push(member);
+    group.wakeAll();
+    const joined = group;
+    let stopping: Promise<void> | undefined;
+    const consumer: Consumer = {
+      stop: () => {
+        stopping ??= (async () => {
+          member.running = false;
+          joined.members.splice(joined.members.indexOf(member), 1);
+          await joined.drain(member);
+          // Its partitions go to the remaining members, from the last commit.
+          joined.wakeAll();
+          consumers.delete(consumer);
+        })();
+        return stopping;
+      },
+    };
+    consumers.add(consumer);
+    return consumer;
+  };
+
+  return {
+    kind: 'embedded',
+    async ensureTopics(names, partitions) {
+      for (const name of names) topicOf(name, partitions);
+    },
+    publish,
+    consume,
+    async health() {
+      return !closed;
+    },
+    async close() {
+      closed = true;
+      await Promise.all([...consumers].map((c) => c.stop()));
+    },
+  };
+}

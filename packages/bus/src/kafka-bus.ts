@@ -1,0 +1,223 @@
+import {
+  type Admin,
+  CompressionTypes,
+  Kafka,
+  type KafkaMessage,
+  type LogEntry,
+  logLevel,
+  type Producer,
+} from 'kafkajs';
+import {
+  type Bus,
+  type BusRecord,
+  BusUnavailableError,
+  type ConsumeOptions,
+  type Consumer,
+  type OutgoingRecord,
+} from './bus.js';
+import { type Backoff, DEFAULT_BACKOFF, handleUntilDone } from './retry.js';
+
+/** The slice of a pino logger the bus writes to. */
+export interface BusLogger {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId?: string;
+  logger?: BusLogger;
+  backoff?: Backoff;
+  /** How long the group coordinator waits for a heartbeat before moving partitions away. */
+  sessionTimeoutMs?: number;
+}
+
+const LEVELS: Record<number, keyof BusLogger> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+function headersOf(message: KafkaMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (value !== undefined) headers[name] = String(Array.isArray(value) ? value[0] : value);
+  }
+  return headers;
+}
+
+/** The bus on Apache Kafka. This file is the only place that knows kafkajs. */
+export function createKafkaBus(options: KafkaBusOptions): Bus {
+  const logger = options.logger;
+  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  const kafka = new Kafka({
+    clientId: options.clientId ?? 'touchstream',
+    brokers: options.brokers,
+    connectionTimeout: 3_000,
+    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
+    logLevel: logLevel.INFO,
+    logCreator:
+      () =>
+      ({ namespace, level, log }: LogEntry) => {
+        const { message, ...extra } = log;
+        logger?.[LEVELS[level] ?? 'info']({ kafka: namespace, ...extra }, message);
+      },
+  });
+
+  // Idempotent with one request in flight: the broker drops the duplicates a retry would
+  // write, and a retried request cannot overtake a later one, so order per key holds.
+  // Retries are bounded so that a publish fails (and the collector answers 503) rather
+  // than hanging while the broker is away; what a retry might duplicate, event_id folds.
+  const producer: Producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
+  });
+  let producerReady: Promise<void> | undefined;
+  const connectProducer = () => {
+    producerReady ??= producer.connect().catch((error) => {
+      producerReady = undefined;
+      throw error;
+    });
+    return producerReady;
+  };
+
+  let admin: Admin | undefined;
+  const adminClient = async () => {
+    if (!admin) {
+      const created = kafka.admin();
+      await created.connect();
+      admin = created;
+    }
+    return admin;
+  };
+
+  const consumers = new Set<Consumer>();
+  let closed = false;
+
+  const publish = async (topic: string, records: readonly OutgoingRecord[]) => {
+    if (closed) throw new BusUnavailableError('the bus is closed');
+    try {
+      await connectProducer();
+      await producer.send({
+        topic,
+        acks: -1,
+        compression: CompressionTypes.None,
+        messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
+      });
+    } catch (error) {
+      throw new BusUnavailableError(`Kafka did not accept the records: ${String(error)}`, {
+        cause: error,
+      });
+    }
+  };
+
+  const consume = async ({ groupId, topic, handler, onHandlerError }: ConsumeOptions) => {
+    const consumer = kafka.consumer({
+      groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: 1_000,
+      allowAutoTopicCreation: false,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let running = true;
+    await consumer.run({
+      // Offsets move only when the handler succeeded: nothing is resolved or committed
+      // behind its back, not even on errors or rebalances.
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({
+        batch,
+        resolveOffset,
+        heartbeat,
+        commitOffsetsIfNecessary,
+        isRunning,
+        isStale,
+      }) => {
+        if (batch.messages.length === 0) return;
+        const records: BusRecord[] = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key ? m.key.toString() : null,
+          value: m.value ?? Buffer.alloc(0),
+          headers: headersOf(m),
+        }));
+        const handled = await handleUntilDone(
+          handler,
+          {
+            topic: batch.topic,
+            partition: batch.partition,
+            records,
+            isActive: () => running && isRunning() && !isStale(),
+            heartbeat,
+          },
+          backoff,
+          onHandlerError,
+        );
+        if (!handled) return;
+        const last = batch.lastOffset();
+        resolveOffset(last);
+        await commitOffsetsIfNecessary({
+          topics: [
+            {
+              topic: batch.topic,
+              partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }],
+            },
+          ],
+        });
+      },
+    });
+    let stopping: Promise<void> | undefined;
+    const handle: Consumer = {
+      stop: () => {
+        stopping ??= (async () => {
+          running = false;
+          // disconnect waits for the running batch, then leaves the group.
+          await consumer.disconnect();
+          consumers.delete(handle);
+        })();
+        return stopping;
+      },
+    };
+    consumers.add(handle);
+    return handle;
+  };
+
+  return {
+    kind: 'kafka',
+    async ensureTopics(topics, partitions) {
+      const client = await adminClient();
+      const existing = new Set(await client.listTopics());
+      const missing = topics.filter((t) => !existing.has(t));
+      if (missing.length === 0) return;
+      await client.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: partitions })),
+      });
+    },
+    publish,
+    consume,
+    async health() {
+      try {
+        await (await adminClient()).describeCluster();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([...consumers].map((c) => c.stop()));
+      await producer.disconnect();
+      await admin?.disconnect();
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('applies the contract defaults', () => {
+    const config = loadConfig({});
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000 });
+    expect(config.dataDir).toBe('./.touchstream');
+    expect(config.clickhouse).toEqual({
+      url: undefined,
+      user: 'default',
+      password: '',
+      database: 'touchstream',
+    });
+    expect(config.kafka).toEqual({ brokers: undefined, topicPrefix: 'touchstream.' });
+    expect(config.auth).toEqual({ ingestKeys: [], queryKeys: [] });
+    expect(config.alertIntervalMs).toBe(60_000);
+    expect(config.idleWatermarkMs).toBe(10_000);
+    expect(config.allowedLatenessMs).toBe(0);
+    expect(config.logLevel).toBe('info');
+  });
+
+  it('parses lists, durations and ports', () => {
+    const config = loadConfig({
+      TOUCHSTREAM_PORT: '0',
+      TOUCHSTREAM_KAFKA_BROKERS: 'a:9092, b:9092,',
+      TOUCHSTREAM_INGEST_KEYS: 'k1,k2',
+      TOUCHSTREAM_ALERT_INTERVAL: '500ms',
+      TOUCHSTREAM_IDLE_WATERMARK: '2m',
+      TOUCHSTREAM_ALLOWED_LATENESS: '1h',
+    });
+    expect(config.http.port).toBe(0);
+    expect(config.kafka.brokers).toEqual(['a:9092', 'b:9092']);
+    expect(config.auth.ingestKeys).toEqual(['k1', 'k2']);
+    expect(config.alertIntervalMs).toBe(500);
+    expect(config.idleWatermarkMs).toBe(120_000);
+    expect(config.allowedLatenessMs).toBe(3_600_000);
+  });
+
+  it('treats empty values as unset and ignores other variables', () => {
+    const config = loadConfig({ TOUCHSTREAM_KAFKA_BROKERS: '', PATH: '/bin' });
+    expect(config.kafka.brokers).toBeUndefined();
+  });
+
+  it.each([
+    ['TOUCHSTREAM_PORT', '70000'],
+    ['TOUCHSTREAM_PORT', 'http'],
+    ['TOUCHSTREAM_ALERT_INTERVAL', '60'],
+    ['TOUCHSTREAM_IDLE_WATERMARK', 'soon'],
+    ['TOUCHSTREAM_CLICKHOUSE_URL', 'not a url'],
+    ['TOUCHSTREAM_CLICKHOUSE_DATABASE', 'drop table'],
+    ['TOUCHSTREAM_LOG_LEVEL', 'loud'],
+    ['TOUCHSTREAM_KAFKA_BROKERS', ' , '],
+  ])('rejects %s=%s naming the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrowError(new RegExp(name));
+  });
+
+  it('rejects unknown TOUCHSTREAM_ variables', () => {
+    expect(() => loadConfig({ TOUCHSTREAM_KAFKA_BROKER: 'x:1' })).toThrowError(
+      /unknown variable TOUCHSTREAM_KAFKA_BROKER/,
+    );
+    expect(() => loadConfig({ TOUCHSTREAM_KAFKA_BROKER: 'x:1' })).toThrowError(ConfigError);
+  });
+});

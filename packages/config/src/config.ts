@@ -1,0 +1,104 @@
+import { durationMs } from '@touchstream/contracts';
+import { z } from 'zod';
+
+const list = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  )
+  .refine((items) => items.length > 0, { message: 'must list at least one value' });
+
+const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier');
+
+/** Every `TOUCHSTREAM_*` variable of the contract, with its default. */
+const environment = z.strictObject({
+  TOUCHSTREAM_HOST: z.string().min(1).default('127.0.0.1'),
+  TOUCHSTREAM_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  TOUCHSTREAM_DATA_DIR: z.string().min(1).default('./.touchstream'),
+  TOUCHSTREAM_CLICKHOUSE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  TOUCHSTREAM_CLICKHOUSE_USER: z.string().min(1).default('default'),
+  TOUCHSTREAM_CLICKHOUSE_PASSWORD: z.string().default(''),
+  TOUCHSTREAM_CLICKHOUSE_DATABASE: identifier.default('touchstream'),
+  TOUCHSTREAM_KAFKA_BROKERS: list.optional(),
+  TOUCHSTREAM_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]*$/, 'must contain only letters, digits, . _ -')
+    .default('touchstream.'),
+  TOUCHSTREAM_INGEST_KEYS: list.optional(),
+  TOUCHSTREAM_QUERY_KEYS: list.optional(),
+  TOUCHSTREAM_ALERT_INTERVAL: durationMs.default(60_000),
+  TOUCHSTREAM_IDLE_WATERMARK: durationMs.default(10_000),
+  TOUCHSTREAM_ALLOWED_LATENESS: durationMs.default(0),
+  TOUCHSTREAM_JOURNEYS_FILE: z.string().min(1).optional(),
+  TOUCHSTREAM_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info'),
+});
+
+export const CONFIG_VARIABLES = Object.keys(environment.shape) as readonly string[];
+
+export interface Config {
+  http: { host: string; port: number };
+  dataDir: string;
+  clickhouse: { url?: string; user: string; password: string; database: string };
+  kafka: { brokers?: string[]; topicPrefix: string };
+  auth: { ingestKeys: string[]; queryKeys: string[] };
+  alertIntervalMs: number;
+  idleWatermarkMs: number;
+  allowedLatenessMs: number;
+  journeysFile?: string;
+  logLevel: z.infer<typeof environment>['TOUCHSTREAM_LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads the configuration once, at start. Unknown `TOUCHSTREAM_*` variables are errors
+ * too: a misspelt `TOUCHSTREAM_KAFKA_BROKER` must not silently mean the embedded bus.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const ours: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    // An empty value means unset, as in `docker run -e NAME=` or a blank line of an env file.
+    if (name.startsWith('TOUCHSTREAM_') && value !== undefined && value !== '') ours[name] = value;
+  }
+  const parsed = environment.safeParse(ours);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `unknown variable ${issue.keys.join(', ')}`
+          : `${issue.path.join('.')}: ${issue.message}`,
+      ),
+    );
+  }
+  const e = parsed.data;
+  return {
+    http: { host: e.TOUCHSTREAM_HOST, port: e.TOUCHSTREAM_PORT },
+    dataDir: e.TOUCHSTREAM_DATA_DIR,
+    clickhouse: {
+      url: e.TOUCHSTREAM_CLICKHOUSE_URL,
+      user: e.TOUCHSTREAM_CLICKHOUSE_USER,
+      password: e.TOUCHSTREAM_CLICKHOUSE_PASSWORD,
+      database: e.TOUCHSTREAM_CLICKHOUSE_DATABASE,
+    },
+    kafka: { brokers: e.TOUCHSTREAM_KAFKA_BROKERS, topicPrefix: e.TOUCHSTREAM_TOPIC_PREFIX },
+    auth: {
+      ingestKeys: e.TOUCHSTREAM_INGEST_KEYS ?? [],
+      queryKeys: e.TOUCHSTREAM_QUERY_KEYS ?? [],
+    },
+    alertIntervalMs: e.TOUCHSTREAM_ALERT_INTERVAL,
+    idleWatermarkMs: e.TOUCHSTREAM_IDLE_WATERMARK,
+    allowedLatenessMs: e.TOUCHSTREAM_ALLOWED_LATENESS,
+    journeysFile: e.TOUCHSTREAM_JOURNEYS_FILE,
+    logLevel: e.TOUCHSTREAM_LOG_LEVEL,
+  };
+}

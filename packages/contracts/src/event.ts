@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+/** Lowercase tokens for event types and channels, so `Web` and `web` never split a funnel. */
+const TOKEN = /^[a-z0-9_.:-]+$/;
+const TOKEN_MESSAGE = 'must contain only a-z, 0-9, _ . : -';
+
+export const eventType = z.string().min(1).max(64).regex(TOKEN, TOKEN_MESSAGE);
+export const channelName = z.string().min(1).max(32).regex(TOKEN, TOKEN_MESSAGE);
+
+export const propertyValue = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
+export type PropertyValue = z.infer<typeof propertyValue>;
+
+export const propertyName = z.string().min(1).max(64);
+
+export const properties = z
+  .record(propertyName, propertyValue)
+  .refine((o) => Object.keys(o).length <= 50, { message: 'must have at most 50 keys' });
+
+// The range ClickHouse DateTime64(3) holds comfortably; anything outside is a client bug.
+const MIN_TIME = Date.UTC(1970, 0, 1);
+const MAX_TIME = Date.UTC(2200, 0, 1);
+const timeInRange = (t: number) => t >= MIN_TIME && t < MAX_TIME;
+const RANGE_MESSAGE = 'must be between 1970 and 2200';
+
+/** ISO 8601 with a zone, or epoch milliseconds; normalised to epoch milliseconds. */
+export const timestamp = z.union(
+  [
+    z.iso
+      .datetime({ offset: true, message: 'must be ISO 8601 with a zone, or epoch milliseconds' })
+      .transform((s) => Date.parse(s))
+      .refine(timeInRange, { message: RANGE_MESSAGE }),
+    z.number().int().refine(timeInRange, { message: RANGE_MESSAGE }),
+  ],
+  { message: 'must be ISO 8601 with a zone, or epoch milliseconds' },
+);
+
+/** A touchpoint event as clients send it. */
+export const touchpointInput = z.object({
+  event_id: z.string().min(1).max(64),
+  customer_id: z.string().min(1).max(128),
+  type: eventType,
+  channel: channelName,
+  timestamp,
+  properties: properties.optional(),
+});
+
+/** A validated touchpoint, as it travels on the bus: timestamp in epoch milliseconds. */
+export type Touchpoint = z.output<typeof touchpointInput>;
+
+export const MAX_EVENTS_PER_REQUEST = 1000;
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export const ingestRequest = z.object({
+  events: z.array(touchpointInput).min(1).max(MAX_EVENTS_PER_REQUEST),
+});
+
+export const ingestResponse = z.object({ accepted: z.number().int() });

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { positiveDurationText } from './duration.js';
+import { propertyName, propertyValue } from './event.js';
+import { journeyId, stepMatcher } from './journey.js';
+
+const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+
+export const funnelStep = stepMatcher.extend({ name: z.string().min(1).max(64).optional() });
+
+const scalar = z.union([z.string().max(1024), z.number(), z.boolean()]);
+
+export const funnelFilter = z.discriminatedUnion('op', [
+  z.object({ property: propertyName, op: z.enum(['eq', 'neq']), value: propertyValue }),
+  z.object({ property: propertyName, op: z.literal('in'), value: z.array(scalar).min(1).max(100) }),
+  z.object({
+    property: propertyName,
+    op: z.literal('contains'),
+    value: z.string().min(1).max(1024),
+  }),
+  z.object({ property: propertyName, op: z.enum(['gt', 'lt']), value: z.number() }),
+]);
+export type FunnelFilter = z.infer<typeof funnelFilter>;
+
+export const funnelQuery = z
+  .object({
+    steps: z.array(funnelStep).min(2).max(20).optional(),
+    journey: journeyId.optional(),
+    from: isoTime.optional(),
+    to: isoTime.optional(),
+    window: positiveDurationText.optional(),
+    breakdown: z.union([z.literal('channel'), z.string().regex(/^property:.{1,64}$/)]).optional(),
+    filters: z.array(funnelFilter).max(20).optional(),
+  })
+  .refine((q) => (q.steps === undefined) !== (q.journey === undefined), {
+    message: 'give either steps or journey',
+    path: ['steps'],
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from < q.to, {
+    message: 'from must be before to',
+    path: ['from'],
+  });
+export type FunnelQuery = z.output<typeof funnelQuery>;
+
+export const funnelStepResult = z.object({
+  name: z.string(),
+  customers: z.number().int(),
+  conversion_from_start: z.number(),
+  conversion_from_previous: z.number(),
+  dropped_from_previous: z.number().int(),
+  median_seconds_from_previous: z.number().nullable(),
+});
+
+export const funnelResponse = z.object({
+  steps: z.array(funnelStepResult),
+  breakdown: z.array(z.object({ value: z.string(), steps: z.array(funnelStepResult) })).optional(),
+});
+export type FunnelResponse = z.infer<typeof funnelResponse>;

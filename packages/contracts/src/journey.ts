@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { positiveDurationText } from './duration.js';
+import { channelName, eventType, propertyName, propertyValue } from './event.js';
+
+export const journeyId = z
+  .string()
+  .regex(/^[a-z0-9_-]{1,64}$/, 'must be 1-64 chars of a-z, 0-9, _ -');
+
+/** A step matches an event by type, and optionally by channel and property equality. */
+export const stepMatcher = z.object({
+  event_type: eventType,
+  channel: channelName.optional(),
+  where: z.record(propertyName, propertyValue).optional(),
+});
+export type StepMatcher = z.infer<typeof stepMatcher>;
+
+export const journeyStep = stepMatcher.extend({ name: z.string().min(1).max(64) });
+export type JourneyStep = z.infer<typeof journeyStep>;
+
+export const journeyBody = z
+  .object({
+    name: z.string().min(1).max(200),
+    steps: z.array(journeyStep).min(2).max(20),
+    step_timeout: positiveDurationText,
+    failure_event_types: z.array(eventType).max(50).default([]),
+  })
+  .refine((j) => new Set(j.steps.map((s) => s.name)).size === j.steps.length, {
+    message: 'step names must be unique',
+    path: ['steps'],
+  });
+export type JourneyBody = z.infer<typeof journeyBody>;
+
+export const journey = z.object({ id: journeyId }).and(journeyBody);
+export type Journey = JourneyBody & { id: string };

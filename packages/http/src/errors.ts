@@ -1,0 +1,47 @@
+import { TouchstreamError } from '@touchstream/contracts';
+import type { FastifyError, FastifyInstance } from 'fastify';
+
+// Fastify's own rejections of a request, as the contract's coded errors.
+const FASTIFY_CODES: Record<string, () => TouchstreamError> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: () =>
+    new TouchstreamError('payload_too_large', 'The request body is larger than allowed.'),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () =>
+    new TouchstreamError('unsupported_media_type', 'Send the body as application/json.'),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () =>
+    new TouchstreamError('invalid_request', 'The Content-Length header does not match the body.'),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () =>
+    new TouchstreamError('invalid_json', 'The body is empty; send a JSON document.'),
+  FST_ERR_CTP_INVALID_JSON_BODY: () =>
+    new TouchstreamError('invalid_json', 'The body is not valid JSON.'),
+};
+
+/** Maps any thrown error to the contract's error object; a 5xx only for our own faults. */
+export function toTouchstreamError(error: unknown): TouchstreamError {
+  if (error instanceof TouchstreamError) return error;
+  const fastifyError = error as Partial<FastifyError>;
+  const known = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
+  if (known) return known();
+  if (error instanceof SyntaxError || fastifyError.statusCode === 400) {
+    return new TouchstreamError('invalid_json', 'The body is not valid JSON.');
+  }
+  if (fastifyError.statusCode === 413) {
+    return new TouchstreamError('payload_too_large', 'The request body is larger than allowed.');
+  }
+  if (fastifyError.statusCode === 415) {
+    return new TouchstreamError('unsupported_media_type', 'Send the body as application/json.');
+  }
+  return new TouchstreamError('internal_error', 'Something went wrong on our side.');
+}
+
+export function registerErrorHandling(app: FastifyInstance) {
+  app.setErrorHandler((error, request, reply) => {
+    const mapped = toTouchstreamError(error);
+    if (mapped.status >= 500) request.log.error({ err: error }, 'request_failed');
+    if (mapped.retryAfter !== undefined) reply.header('retry-after', String(mapped.retryAfter));
+    return reply.status(mapped.status).send(mapped.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new TouchstreamError('not_found', `No route ${request.method} ${request.url}.`);
+    return reply.status(404).send(error.toBody());
+  });
+}

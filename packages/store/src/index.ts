@@ -1,0 +1,3 @@
+export { createStore, type Store } from './client.js';
+export * from './events.js';
+export { type Migration, migrate, readMigrations } from './migrate.js';
