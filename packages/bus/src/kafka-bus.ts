@@ -5,6 +5,7 @@ import {
   type KafkaMessage,
   type LogEntry,
   logLevel,
+  Partitioners,
   type Producer,
 } from 'kafkajs';
 import {
@@ -74,6 +75,8 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
   const producer: Producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
+    // Java's murmur2 partitioner: a key lands where any other Kafka client would put it.
+    createPartitioner: Partitioners.DefaultPartitioner,
     allowAutoTopicCreation: false,
     retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
   });
@@ -121,6 +124,9 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: 1_000,
+      // Long polls delay joins, leaves and rebalances by as much; a quarter second costs
+      // an idle consumer four fetches a second and keeps hand-overs quick.
+      maxWaitTimeInMs: 250,
       allowAutoTopicCreation: false,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
     });
