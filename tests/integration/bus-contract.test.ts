@@ -25,6 +25,18 @@ async function waitFor(condition: () => boolean, timeoutMs = 60_000, what = 'con
   }
 }
 
+async function eventually(assertion: () => Promise<void>, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await assertion();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(100);
+    }
+  }
+}
+
 const records = (keys: string[], perKey: number, tag = '') =>
   keys.flatMap((key) =>
     Array.from({ length: perKey }, (_, i) => ({ key, value: `${key}:${tag}${i}` })),
@@ -109,7 +121,9 @@ describe.each(implementations)('bus contract: %s', (_kind, createBus) => {
     // On the embedded bus a publish resolves only once handled: do not wait for it yet.
     const published = bus.publish(topic, records(['k'], 5));
     await waitFor(() => failures >= 2, 60_000, 'failed attempts');
+    expect(await bus.lag(groupId, topic)).toBe(5);
     await failing.stop();
+    expect(await bus.lag(groupId, topic)).toBe(5);
 
     const received: string[] = [];
     const healthy = await bus.consume({
@@ -122,6 +136,7 @@ describe.each(implementations)('bus contract: %s', (_kind, createBus) => {
     await published;
     await waitFor(() => received.length >= 5, 60_000, 'redelivery to the next member');
     expect(received).toEqual(Array.from({ length: 5 }, (_, i) => `k:${i}`));
+    await eventually(async () => expect(await bus.lag(groupId, topic)).toBe(0));
     await healthy.stop();
   });
 

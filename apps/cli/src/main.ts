@@ -2,10 +2,8 @@ import { ConfigError, loadConfig } from '@touchstream/config';
 import { createStore, migrate } from '@touchstream/store';
 import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
-import { SERVICE_NAMES, type ServiceFactory, type ServiceName, startRuntime } from './runtime.js';
-
-/** The services `touchstream start` can run; each is added here as it is built. */
-const FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {};
+import { SERVICE_NAMES, type ServiceName, startRuntime } from './runtime.js';
+import { FACTORIES } from './services.js';
 
 function parseServices(value: string): ServiceName[] {
   const names = value.split(',').map((s) => s.trim());

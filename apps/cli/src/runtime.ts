@@ -32,6 +32,8 @@ export type ServiceFactory = (context: ServiceContext) => Promise<Service>;
 export interface Runtime {
   server: FastifyInstance;
   address: string;
+  bus: Bus;
+  store: Store;
   stop(): Promise<void>;
 }
 
@@ -102,5 +104,5 @@ export async function startRuntime(
     })();
     return stopping;
   };
-  return { server, address, stop };
+  return { server, address, bus, store, stop };
 }

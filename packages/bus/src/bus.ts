@@ -39,6 +39,8 @@ export interface ConsumeOptions {
   handler: BatchHandler;
   /** Called after each failed attempt, before the backoff. */
   onHandlerError?: (error: unknown, batch: Batch, attempt: number) => void;
+  /** Partitions handled at once by this member (default 1). Their handlers run concurrently. */
+  concurrency?: number;
 }
 
 export interface Consumer {
@@ -54,6 +56,8 @@ export interface Bus {
    *  or on the embedded bus, handled by every consumer group of the topic. */
   publish(topic: string, records: readonly OutgoingRecord[]): Promise<void>;
   consume(options: ConsumeOptions): Promise<Consumer>;
+  /** Records of the topic not yet committed by the group: its consumer lag. */
+  lag(groupId: string, topic: string): Promise<number>;
   /** True when the bus can accept records now. */
   health(): Promise<boolean>;
   /** Stops every consumer, then the producer. Idempotent. */

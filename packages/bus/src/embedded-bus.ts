@@ -265,6 +265,11 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
     },
     publish,
     consume,
+    async lag(groupId, name) {
+      const topic = topicOf(name);
+      const group = groups.get(groupId);
+      return topic.partitions.reduce((n, p, i) => n + p.end - (group?.committed[i] ?? p.base), 0);
+    },
     async health() {
       return !closed;
     },

@@ -119,7 +119,13 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
     }
   };
 
-  const consume = async ({ groupId, topic, handler, onHandlerError }: ConsumeOptions) => {
+  const consume = async ({
+    groupId,
+    topic,
+    handler,
+    onHandlerError,
+    concurrency,
+  }: ConsumeOptions) => {
     const consumer = kafka.consumer({
       groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
@@ -134,6 +140,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
     await consumer.subscribe({ topic, fromBeginning: true });
     let running = true;
     await consumer.run({
+      partitionsConsumedConcurrently: concurrency ?? 1,
       // Offsets move only when the handler succeeded: nothing is resolved or committed
       // behind its back, not even on errors or rebalances.
       autoCommit: false,
@@ -210,6 +217,23 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
     },
     publish,
     consume,
+    async lag(groupId, topic) {
+      const client = await adminClient();
+      const [ends, groups] = await Promise.all([
+        client.fetchTopicOffsets(topic),
+        client.fetchOffsets({ groupId, topics: [topic] }),
+      ]);
+      const committed = new Map(
+        (groups[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]),
+      );
+      let lag = 0n;
+      for (const end of ends) {
+        // -1: nothing committed yet, so the group starts from the oldest record kept.
+        const from = committed.get(end.partition) ?? -1n;
+        lag += BigInt(end.high) - (from < 0n ? BigInt(end.low) : from);
+      }
+      return Number(lag);
+    },
     async health() {
       try {
         await (await adminClient()).describeCluster();

@@ -54,9 +54,9 @@ export class TouchstreamError extends Error {
   }
 }
 
-/** One detail per zod issue; `index` is lifted out of paths like `events.3.timestamp`. */
+/** One detail per problem; `index` is lifted out of paths like `events.3.timestamp`. */
 export function detailsFromIssues(
-  issues: readonly z.core.$ZodIssue[],
+  issues: readonly { path: readonly PropertyKey[]; message: string }[],
   indexedUnder?: string,
 ): ErrorDetail[] {
   return issues.map((issue) => {

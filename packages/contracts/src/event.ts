@@ -34,8 +34,9 @@ export const timestamp = z.union(
   { message: 'must be ISO 8601 with a zone, or epoch milliseconds' },
 );
 
-/** A touchpoint event as clients send it. */
-export const touchpointInput = z.object({
+/** A touchpoint event as clients send it. Unknown fields are refused, not dropped: a
+ *  misspelt `propertes` must not lose data quietly. */
+export const touchpointInput = z.strictObject({
   event_id: z.string().min(1).max(64),
   customer_id: z.string().min(1).max(128),
   type: eventType,

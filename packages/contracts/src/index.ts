@@ -6,3 +6,4 @@ export * from './event.js';
 export * from './funnel.js';
 export * from './journey.js';
 export * from './topics.js';
+export * from './wire.js';

@@ -1,5 +1,6 @@
-import { TouchstreamError } from '@touchstream/contracts';
+import { detailsFromIssues, TouchstreamError } from '@touchstream/contracts';
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
 // Fastify's own rejections of a request, as the contract's coded errors.
 const FASTIFY_CODES: Record<string, () => TouchstreamError> = {
@@ -18,6 +19,23 @@ const FASTIFY_CODES: Record<string, () => TouchstreamError> = {
 /** Maps any thrown error to the contract's error object; a 5xx only for our own faults. */
 export function toTouchstreamError(error: unknown): TouchstreamError {
   if (error instanceof TouchstreamError) return error;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const issues = error.validation.map((v) => ({
+      // An unknown field is named in the path, like any other field.
+      path: [
+        ...v.instancePath.split('/').filter((part) => part.length > 0),
+        ...((v.params as { keys?: string[] }).keys ?? []).slice(0, 1),
+      ],
+      message: v.message ?? 'is invalid',
+    }));
+    const where = (error as { validationContext?: string }).validationContext ?? 'request';
+    return new TouchstreamError(
+      'invalid_request',
+      `The ${where} is invalid: ${issues.length === 1 ? 'one problem' : `${issues.length} problems`}.`,
+      // Batch endpoints name the failing item by index, as `events.3.timestamp`.
+      detailsFromIssues(issues, 'events'),
+    );
+  }
   const fastifyError = error as Partial<FastifyError>;
   const known = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (known) return known();

@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyPluginAsync,
   LogController,
 } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { registerAuth } from './auth.js';
@@ -39,6 +40,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   // The API speaks JSON only: anything else is 415 rather than a string handed to a route.
   app.removeContentTypeParser('text/plain');
+  // Routes declare zod schemas; requests and responses are checked against them.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
   registerAuth(app, deps.config.auth);
 

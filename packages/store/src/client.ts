@@ -1,6 +1,5 @@
 import { type ClickHouseClient, createClient } from '@clickhouse/client';
 import type { Config } from '@touchstream/config';
-import { createChdbConnection } from 'chdb/connection';
 
 /**
  * The one ClickHouse client of a process: a ClickHouse server over HTTP when a URL is
@@ -21,6 +20,8 @@ export async function createStore(config: Pick<Config, 'clickhouse' | 'dataDir'>
     return createClient({ url, username: user, password, database });
   }
   // The embedded engine ignores the client's database option; USE holds for its session.
+  // Loaded only here: a deployment with a ClickHouse server never loads the native engine.
+  const { createChdbConnection } = await import('chdb/connection');
   // chdb types its connection against its own copy of the client's interfaces; they agree.
   const connection = createChdbConnection({ path: config.dataDir }) as unknown as NonNullable<
     Parameters<typeof createClient>[0]

@@ -1,0 +1,20 @@
+import { buildCollector } from '@touchstream/collector';
+import { buildProcessor } from '@touchstream/processor';
+import type { ServiceFactory, ServiceName } from './runtime.js';
+
+/** The services `touchstream start` can run. */
+export const FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
+  collector: async ({ bus, topics, metrics }) => buildCollector({ bus, topics, metrics }),
+  processor: async ({ bus, store, topics, metrics, logger, config }) => {
+    const processor = buildProcessor({
+      bus,
+      store,
+      topics,
+      metrics,
+      logger,
+      groupPrefix: config.kafka.topicPrefix,
+    });
+    await processor.start();
+    return processor;
+  },
+};

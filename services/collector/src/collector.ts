@@ -1,0 +1,113 @@
+import rateLimit from '@fastify/rate-limit';
+import { type Bus, BusUnavailableError } from '@touchstream/bus';
+import {
+  encodeTouchpoint,
+  ingestRequest,
+  ingestResponse,
+  type TopicNames,
+  TouchstreamError,
+} from '@touchstream/contracts';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+export interface CollectorDeps {
+  bus: Bus;
+  topics: Pick<TopicNames, 'touchpoints'>;
+  metrics: Registry;
+  /** Requests per window per key (or per address when keys are off). */
+  rateLimit?: { max: number; windowMs: number };
+}
+
+/** Generous for producers that batch, tight enough to stop one runaway client. */
+export const DEFAULT_RATE_LIMIT = { max: 1_000, windowMs: 1_000 };
+
+function clientKey(request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  return header?.startsWith('Bearer ') ? `key:${header.slice(7).trim()}` : `ip:${request.ip}`;
+}
+
+/**
+ * `POST /v1/events`: validates a whole batch, publishes it keyed by customer, and answers
+ * 202 only once the bus holds it durably. Nothing of an invalid batch is published.
+ */
+export function buildCollector(deps: CollectorDeps) {
+  const accepted = new Counter({
+    name: 'touchstream_collector_events_accepted_total',
+    help: 'Events answered with 202.',
+    registers: [deps.metrics],
+  });
+  const requests = new Counter({
+    name: 'touchstream_collector_requests_total',
+    help: 'Ingest requests by HTTP status.',
+    labelNames: ['status'],
+    registers: [deps.metrics],
+  });
+  const publishSeconds = new Histogram({
+    name: 'touchstream_collector_publish_seconds',
+    help: 'Time for the bus to durably accept one request’s events.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [deps.metrics],
+  });
+  let stopping = false;
+
+  const routes: FastifyPluginAsync = async (app) => {
+    const limit = deps.rateLimit ?? DEFAULT_RATE_LIMIT;
+    await app.register(rateLimit, {
+      max: limit.max,
+      timeWindow: limit.windowMs,
+      keyGenerator: clientKey,
+      errorResponseBuilder: (_request, context) =>
+        new TouchstreamError(
+          'rate_limited',
+          `More than ${context.max} requests in ${context.after}; slow down.`,
+          [],
+          Math.max(1, Math.ceil(context.ttl / 1000)),
+        ),
+    });
+    app.addHook('onResponse', async (_request, reply) => {
+      requests.inc({ status: String(reply.statusCode) });
+    });
+
+    app.withTypeProvider<ZodTypeProvider>().post(
+      '/v1/events',
+      {
+        schema: {
+          summary: 'Ingest touchpoint events (all or nothing)',
+          body: ingestRequest,
+          response: { 202: ingestResponse },
+        },
+      },
+      async (request, reply) => {
+        if (stopping) {
+          throw new TouchstreamError('unavailable', 'The collector is shutting down.', [], 1);
+        }
+        const { events } = request.body;
+        const timer = publishSeconds.startTimer();
+        try {
+          await deps.bus.publish(deps.topics.touchpoints, events.map(encodeTouchpoint));
+        } catch (error) {
+          if (!(error instanceof BusUnavailableError)) throw error;
+          request.log.warn({ err: error }, 'publish_unavailable');
+          throw new TouchstreamError(
+            'unavailable',
+            'The events could not all be stored durably now. Retry the whole batch later: event ids make a retry safe.',
+            [],
+            1,
+          );
+        } finally {
+          timer();
+        }
+        accepted.inc(events.length);
+        return reply.status(202).send({ accepted: events.length });
+      },
+    );
+  };
+
+  return {
+    routes,
+    async stop() {
+      stopping = true;
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { buildCollector, type CollectorDeps, DEFAULT_RATE_LIMIT } from './collector.js';

@@ -1,0 +1,3 @@
+export { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
+export { classifyClickHouseError } from './clickhouse-errors.js';
+export { buildProcessor, type ProcessorDeps } from './processor.js';

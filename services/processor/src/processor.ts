@@ -1,0 +1,178 @@
+import type { Batch, Bus, BusRecord, Consumer, OutgoingRecord } from '@touchstream/bus';
+import { DLQ_HEADERS, decodeTouchpoint, type TopicNames } from '@touchstream/contracts';
+import { insertDeadLetters, type Store, toEventRow } from '@touchstream/store';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { BatchWriter } from './batch-writer.js';
+import { classifyClickHouseError } from './clickhouse-errors.js';
+
+export interface ProcessorDeps {
+  bus: Bus;
+  store: Store;
+  topics: TopicNames;
+  metrics: Registry;
+  logger: Logger;
+  /** Consumer groups are named after the topic prefix, so deployments never share one. */
+  groupPrefix: string;
+  writer?: { maxRows?: number; maxDelayMs?: number; maxRetryMs?: number };
+}
+
+/** Partitions handled at once: their batches coalesce into shared inserts. */
+const CONCURRENCY = 4;
+
+type EventRow = ReturnType<typeof toEventRow>;
+
+/** A record the processor cannot use, with where it came from, for the dead-letter topic. */
+function deadLetter(record: BusRecord, reason: string): OutgoingRecord {
+  return {
+    key: record.key ?? '',
+    value: record.value,
+    headers: {
+      ...record.headers,
+      [DLQ_HEADERS.reason]: reason,
+      [DLQ_HEADERS.topic]: record.topic,
+      [DLQ_HEADERS.partition]: String(record.partition),
+      [DLQ_HEADERS.offset]: record.offset,
+    },
+  };
+}
+
+/**
+ * Consumes touchpoints, writes them to ClickHouse and commits offsets only after
+ * ClickHouse acknowledged them (at least once; event_id makes replays harmless). Records
+ * that are not touchpoints go to the dead-letter topic, whose write is awaited before the
+ * commit too. A second consumer copies dead letters into the dead_letters table.
+ */
+export function buildProcessor(deps: ProcessorDeps) {
+  const { bus, store, topics, logger } = deps;
+  const registers = [deps.metrics];
+  const consumed = new Counter({
+    name: 'touchstream_processor_records_consumed_total',
+    help: 'Records read from the touchpoints topic (replays included).',
+    registers,
+  });
+  const written = new Counter({
+    name: 'touchstream_processor_events_written_total',
+    help: 'Events acknowledged by ClickHouse (replays included).',
+    registers,
+  });
+  const deadLettered = new Counter({
+    name: 'touchstream_processor_dead_lettered_total',
+    help: 'Records sent to the dead-letter topic.',
+    labelNames: ['reason'],
+    registers,
+  });
+  const insertErrors = new Counter({
+    name: 'touchstream_processor_insert_errors_total',
+    help: 'Failed ClickHouse inserts, by class; their rows are retried, never dropped.',
+    labelNames: ['class'],
+    registers,
+  });
+  const batchSeconds = new Histogram({
+    name: 'touchstream_processor_batch_seconds',
+    help: 'Time from receiving a batch to having it stored, before the commit.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const group = `${deps.groupPrefix}processor`;
+  const deadLetterGroup = `${deps.groupPrefix}dead-letters`;
+  new Gauge({
+    name: 'touchstream_processor_consumer_lag',
+    help: 'Records of the touchpoints topic not yet committed by the processor group.',
+    registers,
+    async collect() {
+      try {
+        this.set(await bus.lag(group, topics.touchpoints));
+      } catch {
+        // The bus is unreachable: the gauge keeps its last value, readiness tells the rest.
+      }
+    },
+  });
+
+  const writer = new BatchWriter<EventRow>({
+    insert: async (rows) => {
+      await store.insert({ table: 'events', values: rows, format: 'JSONEachRow' });
+    },
+    maxRows: deps.writer?.maxRows ?? 10_000,
+    maxDelayMs: deps.writer?.maxDelayMs ?? 200,
+    maxRetryMs: deps.writer?.maxRetryMs ?? 30_000,
+    backoff: { initialMs: 100, maxMs: 5_000 },
+    classify: classifyClickHouseError,
+    onInsert: (rows) => written.inc(rows),
+    onError: (error, errorClass, attempt) => {
+      insertErrors.inc({ class: errorClass });
+      logger.warn({ err: error, class: errorClass, attempt }, 'insert_failed');
+    },
+  });
+
+  const handleTouchpoints = async (batch: Batch) => {
+    const stopTimer = batchSeconds.startTimer();
+    const rows: EventRow[] = [];
+    const dead: OutgoingRecord[] = [];
+    for (const record of batch.records) {
+      const decoded = decodeTouchpoint(record.value);
+      if (decoded.ok) rows.push(toEventRow(decoded.event));
+      else dead.push(deadLetter(record, decoded.reason));
+    }
+    await Promise.all([
+      dead.length > 0 ? bus.publish(topics.touchpointsDlq, dead) : undefined,
+      writer.write(rows),
+    ]);
+    consumed.inc(batch.records.length);
+    for (const d of dead)
+      deadLettered.inc({ reason: d.headers?.[DLQ_HEADERS.reason]?.split(':')[0] ?? 'unknown' });
+    stopTimer();
+  };
+
+  const storeDeadLetters = async (batch: Batch) => {
+    await insertDeadLetters(
+      store,
+      batch.records.map((r) => ({
+        topic: r.headers[DLQ_HEADERS.topic] ?? r.topic,
+        partition: Number(r.headers[DLQ_HEADERS.partition] ?? r.partition),
+        offset: r.headers[DLQ_HEADERS.offset] ?? r.offset,
+        reason: r.headers[DLQ_HEADERS.reason] ?? 'unknown',
+        record_key: r.key,
+        value: r.value.toString('utf8'),
+      })),
+    );
+  };
+
+  const onHandlerError = (error: unknown, batch: Batch, attempt: number) =>
+    logger.warn(
+      { err: error, topic: batch.topic, partition: batch.partition, attempt },
+      'batch_failed',
+    );
+
+  let consumers: Consumer[] = [];
+  let stopping: Promise<void> | undefined;
+  return {
+    async start() {
+      consumers = [
+        await bus.consume({
+          groupId: group,
+          topic: topics.touchpoints,
+          handler: handleTouchpoints,
+          onHandlerError,
+          concurrency: CONCURRENCY,
+        }),
+        await bus.consume({
+          groupId: deadLetterGroup,
+          topic: topics.touchpointsDlq,
+          handler: storeDeadLetters,
+          onHandlerError,
+        }),
+      ];
+      logger.info({ group, topic: topics.touchpoints }, 'processor_started');
+    },
+    /** Stops intake, lets the running batches finish and commit, then closes the writer. */
+    stop() {
+      stopping ??= (async () => {
+        await Promise.all(consumers.map((c) => c.stop()));
+        await writer.close();
+        logger.info('processor_stopped');
+      })();
+      return stopping;
+    },
+  };
+}
