@@ -54,16 +54,30 @@ export class TouchstreamError extends Error {
   }
 }
 
-/** One detail per problem; `index` is lifted out of paths like `events.3.timestamp`. */
+/**
+ * One detail per faulty field, with its first complaint; `index` is lifted out of paths
+ * like `events.3.timestamp`.
+ */
 export function detailsFromIssues(
   issues: readonly { path: readonly PropertyKey[]; message: string }[],
   indexedUnder?: string,
 ): ErrorDetail[] {
-  return issues.map((issue) => {
-    const path = issue.path.map(String);
-    if (indexedUnder && path[0] === indexedUnder && /^\d+$/.test(path[1] ?? '')) {
-      return { index: Number(path[1]), path: path.slice(2).join('.'), message: issue.message };
-    }
-    return { path: path.join('.'), message: issue.message };
+  const seen = new Set<string>();
+  return issues.flatMap((issue) => {
+    const key = issue.path.map(String).join('.');
+    if (seen.has(key)) return [];
+    seen.add(key);
+    return [detailOf(issue, indexedUnder)];
   });
+}
+
+function detailOf(
+  issue: { path: readonly PropertyKey[]; message: string },
+  indexedUnder?: string,
+): ErrorDetail {
+  const path = issue.path.map(String);
+  if (indexedUnder && path[0] === indexedUnder && /^\d+$/.test(path[1] ?? '')) {
+    return { index: Number(path[1]), path: path.slice(2).join('.'), message: issue.message };
+  }
+  return { path: path.join('.'), message: issue.message };
 }

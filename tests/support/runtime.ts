@@ -1,0 +1,55 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { loadConfig } from '@touchstream/config';
+import pino from 'pino';
+import { SERVICE_NAMES, type ServiceName, startRuntime } from '../../apps/cli/src/runtime.js';
+import { FACTORIES } from '../../apps/cli/src/services.js';
+
+const CLI = new URL('../../apps/cli/bin/touchstream.js', import.meta.url).pathname;
+
+/** `touchstream start` in this process, on a free port, configured by the given variables. */
+export async function startTestRuntime(
+  env: Record<string, string>,
+  only: readonly ServiceName[] = SERVICE_NAMES,
+) {
+  const config = loadConfig({ TOUCHSTREAM_PORT: '0', TOUCHSTREAM_LOG_LEVEL: 'error', ...env });
+  const services = Object.fromEntries(
+    only.flatMap((name) => {
+      const factory = FACTORIES[name];
+      return factory ? [[name, factory]] : [];
+    }),
+  );
+  return startRuntime(config, pino({ level: config.logLevel }), services);
+}
+
+/** `touchstream <args>` as a child process; resolves once it logged the address it serves. */
+export async function spawnTouchstream(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH, TOUCHSTREAM_PORT: '0', TOUCHSTREAM_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const address = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      output.push(line);
+      if (line.includes('touchstream_started')) resolve(JSON.parse(line).address);
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`touchstream exited with ${code} before starting:\n${output.join('\n')}`)),
+    );
+  });
+  return {
+    address,
+    output,
+    /** Sends the signal and waits for the process to end. */
+    async kill(signal: NodeJS.Signals) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill(signal);
+      await exited;
+    },
+  };
+}
