@@ -7,12 +7,18 @@ const KAFKA_SH = new URL('../../infra/kafka/kafka.sh', import.meta.url).pathname
 
 export const kafkaBrokers = () => inject('kafkaBrokers').split(',');
 
-/** Stops or starts the test run's own broker (not an external one) through kafka.sh. */
-export async function kafkaControl(action: 'stop' | 'start') {
-  const dataDir = inject('kafkaDataDir');
-  if (!dataDir) throw new Error('the broker is external: it cannot be stopped from the tests');
-  const env = { ...process.env, KAFKA_PORT: String(inject('kafkaPort')), KAFKA_DATA_DIR: dataDir };
-  await run('bash', [KAFKA_SH, action], { env });
+/** A broker of the test's own, for tests that stop and start it; kafka.sh runs it. */
+export async function privateBroker(port: number, dataDir: string) {
+  const env = { ...process.env, KAFKA_PORT: String(port), KAFKA_DATA_DIR: dataDir };
+  const control = async (action: 'start' | 'stop') => {
+    await run('bash', [KAFKA_SH, action], { env });
+  };
+  await control('start');
+  return {
+    brokers: [`127.0.0.1:${port}`],
+    start: () => control('start'),
+    stop: () => control('stop'),
+  };
 }
 
 /** A name no other test uses, for topics and groups. */

@@ -35,8 +35,11 @@ export interface KafkaBusOptions {
   sessionTimeoutMs?: number;
 }
 
+// kafkajs logs every refused connection and retried request as an error, though it
+// retries them: what really failed surfaces as a failed publish or handler, logged by
+// their callers. Its errors are warnings here.
 const LEVELS: Record<number, keyof BusLogger> = {
-  [logLevel.ERROR]: 'error',
+  [logLevel.ERROR]: 'warn',
   [logLevel.WARN]: 'warn',
   [logLevel.INFO]: 'info',
   [logLevel.DEBUG]: 'debug',

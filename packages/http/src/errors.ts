@@ -54,7 +54,8 @@ export function toTouchstreamError(error: unknown): TouchstreamError {
 export function registerErrorHandling(app: FastifyInstance) {
   app.setErrorHandler((error, request, reply) => {
     const mapped = toTouchstreamError(error);
-    if (mapped.status >= 500) request.log.error({ err: error }, 'request_failed');
+    // A 503 is a dependency's state, logged where it is met; a 500 is our bug.
+    if (mapped.code === 'internal_error') request.log.error({ err: error }, 'request_failed');
     if (mapped.retryAfter !== undefined) reply.header('retry-after', String(mapped.retryAfter));
     return reply.status(mapped.status).send(mapped.toBody());
   });
