@@ -37,7 +37,7 @@ const program = new Command('touchstream')
 
 program
   .command('start')
-  .description('run the collector, processor, API and alerter in one process')
+  .description('run every service in one process (embedded defaults without Kafka)')
   .option(
     '--only <services>',
     `run only these services (${SERVICE_NAMES.join(',')})`,
@@ -55,7 +55,11 @@ program
     const services = Object.fromEntries(
       chosen.flatMap((name) => (FACTORIES[name] ? [[name, FACTORIES[name]]] : [])),
     );
-    const runtime = await startRuntime(config, logger, services);
+    const runtime = await startRuntime(config, logger, services).catch((error: Error) => {
+      logger.fatal({ err: error }, 'start_failed');
+      process.stderr.write(`touchstream: could not start: ${error.message}\n`);
+      process.exit(1);
+    });
     const shutdown = (signal: string) => {
       logger.info({ signal }, 'shutdown_requested');
       runtime.stop().then(
