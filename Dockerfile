@@ -19,6 +19,8 @@ COPY packages/config/package.json packages/config/
 COPY packages/http/package.json packages/http/
 COPY packages/store/package.json packages/store/
 COPY packages/bus/package.json packages/bus/
+COPY packages/engine/package.json packages/engine/
+COPY services/api/package.json services/api/
 COPY services/collector/package.json services/collector/
 COPY services/processor/package.json services/processor/
 COPY apps/cli/package.json apps/cli/

@@ -121,6 +121,7 @@ describe('ingest through real Kafka', () => {
       logger: pino({ level: 'silent' }),
       groupPrefix: faultPrefix,
       writer: { maxDelayMs: 50, maxRetryMs: 1_000 },
+      journeys: { allowedLatenessMs: 0, idleWatermarkMs: 10_000 },
     });
     await processor.start();
     const events = Array.from({ length: 300 }, () => asTouchpoint(makeEvent()));

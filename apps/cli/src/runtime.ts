@@ -6,6 +6,7 @@ import { createStore, migrate, type Store } from '@touchstream/store';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { loadJourneysFile } from './journeys-file.js';
 
 export const SERVICE_NAMES = ['collector', 'processor', 'api', 'alerter'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -74,6 +75,10 @@ export async function startRuntime(
     logger.info({ versions: applied.map((m) => m.version) }, 'schema_migrated');
   }
   await bus.ensureTopics([topics.touchpoints, topics.touchpointsDlq], TOUCHPOINT_PARTITIONS);
+  if (config.journeysFile) {
+    const loaded = await loadJourneysFile(store, config.journeysFile);
+    logger.info({ file: config.journeysFile, journeys: loaded }, 'journeys_loaded');
+  }
 
   const context: ServiceContext = { config, logger, bus, store, metrics, topics };
   const running: Service[] = [];

@@ -41,6 +41,11 @@ export interface ConsumeOptions {
   onHandlerError?: (error: unknown, batch: Batch, attempt: number) => void;
   /** Partitions handled at once by this member (default 1). Their handlers run concurrently. */
   concurrency?: number;
+  /**
+   * Told the partitions this member owns after every rebalance, before their batches:
+   * state kept for a partition that is not in the list is stale from now on.
+   */
+  onAssignment?: (partitions: number[]) => void;
 }
 
 export interface Consumer {

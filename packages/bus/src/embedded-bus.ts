@@ -100,6 +100,16 @@ class Group {
     for (let p = 0; p < this.committed.length; p++) this.wake(p);
   }
 
+  /** Tells every member what it owns now; called whenever membership changes. */
+  rebalance() {
+    for (const member of this.members) {
+      if (!member.running) continue;
+      const owned = this.committed.flatMap((_, p) => (this.owner(p) === member ? [p] : []));
+      member.options.onAssignment?.(owned);
+    }
+    this.wakeAll();
+  }
+
   async drain(member: Member) {
     await Promise.allSettled([...(this.inFlight.get(member) ?? [])]);
     this.inFlight.delete(member);
@@ -238,7 +248,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
     }
     const member: Member = { options: consumeOptions, running: true };
     group.members.push(member);
-    group.wakeAll();
+    group.rebalance();
     const joined = group;
     let stopping: Promise<void> | undefined;
     const consumer: Consumer = {
@@ -248,7 +258,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
           joined.members.splice(joined.members.indexOf(member), 1);
           await joined.drain(member);
           // Its partitions go to the remaining members, from the last commit.
-          joined.wakeAll();
+          joined.rebalance();
           consumers.delete(consumer);
         })();
         return stopping;

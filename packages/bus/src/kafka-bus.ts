@@ -128,6 +128,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
     handler,
     onHandlerError,
     concurrency,
+    onAssignment,
   }: ConsumeOptions) => {
     const consumer = kafka.consumer({
       groupId,
@@ -138,6 +139,9 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       maxWaitTimeInMs: 250,
       allowAutoTopicCreation: false,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      onAssignment?.(payload.memberAssignment[topic] ?? []);
     });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });

@@ -1,10 +1,16 @@
 import type { Batch, Bus, BusRecord, Consumer, OutgoingRecord } from '@touchstream/bus';
-import { DLQ_HEADERS, decodeTouchpoint, type TopicNames } from '@touchstream/contracts';
+import {
+  DLQ_HEADERS,
+  decodeTouchpoint,
+  type TopicNames,
+  type Touchpoint,
+} from '@touchstream/contracts';
 import { insertDeadLetters, type Store, toEventRow } from '@touchstream/store';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { BatchWriter } from './batch-writer.js';
 import { classifyClickHouseError } from './clickhouse-errors.js';
+import { JourneyTracker } from './journey-tracker.js';
 
 export interface ProcessorDeps {
   bus: Bus;
@@ -15,6 +21,7 @@ export interface ProcessorDeps {
   /** Consumer groups are named after the topic prefix, so deployments never share one. */
   groupPrefix: string;
   writer?: { maxRows?: number; maxDelayMs?: number; maxRetryMs?: number };
+  journeys: { allowedLatenessMs: number; idleWatermarkMs: number };
 }
 
 /** Partitions handled at once: their batches coalesce into shared inserts. */
@@ -105,18 +112,30 @@ export function buildProcessor(deps: ProcessorDeps) {
     },
   });
 
+  const tracker = new JourneyTracker({
+    store,
+    groupId: group,
+    logger,
+    metrics: deps.metrics,
+    ...deps.journeys,
+  });
+
   const handleTouchpoints = async (batch: Batch) => {
     const stopTimer = batchSeconds.startTimer();
     const rows: EventRow[] = [];
     const dead: OutgoingRecord[] = [];
+    const tracked: { offset: string; event?: Touchpoint }[] = [];
     for (const record of batch.records) {
       const decoded = decodeTouchpoint(record.value);
       if (decoded.ok) rows.push(toEventRow(decoded.event));
       else dead.push(deadLetter(record, decoded.reason));
+      tracked.push({ offset: record.offset, event: decoded.ok ? decoded.event : undefined });
     }
+    // All three are stored before the batch is committed.
     await Promise.all([
       dead.length > 0 ? bus.publish(topics.touchpointsDlq, dead) : undefined,
       writer.write(rows),
+      tracker.process(batch.partition, tracked),
     ]);
     consumed.inc(batch.records.length);
     for (const d of dead)
@@ -155,6 +174,7 @@ export function buildProcessor(deps: ProcessorDeps) {
           handler: handleTouchpoints,
           onHandlerError,
           concurrency: CONCURRENCY,
+          onAssignment: (partitions) => tracker.assigned(partitions),
         }),
         await bus.consume({
           groupId: deadLetterGroup,
@@ -163,12 +183,14 @@ export function buildProcessor(deps: ProcessorDeps) {
           onHandlerError,
         }),
       ];
+      tracker.start();
       logger.info({ group, topic: topics.touchpoints }, 'processor_started');
     },
     /** Stops intake, lets the running batches finish and commit, then closes the writer. */
     stop() {
       stopping ??= (async () => {
         await Promise.all(consumers.map((c) => c.stop()));
+        tracker.stop();
         await writer.close();
         logger.info('processor_stopped');
       })();

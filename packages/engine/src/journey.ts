@@ -1,0 +1,19 @@
+import { createHash } from 'node:crypto';
+import { type Journey, parseDuration } from '@touchstream/contracts';
+import type { EngineJourney } from './types.js';
+
+/** The engine's form of a journey; its version is a digest of the definition. */
+export function toEngineJourney(journey: Journey): EngineJourney {
+  const definition = JSON.stringify([
+    journey.steps,
+    journey.step_timeout,
+    journey.failure_event_types,
+  ]);
+  return {
+    id: journey.id,
+    version: createHash('sha256').update(definition).digest('hex').slice(0, 16),
+    steps: journey.steps,
+    stepTimeoutMs: parseDuration(journey.step_timeout) ?? 0,
+    failureEventTypes: new Set(journey.failure_event_types),
+  };
+}

@@ -1,0 +1,341 @@
+import TinyQueue from 'tinyqueue';
+import { matches } from './match.js';
+import type { CustomerState, EngineEvent, EngineJourney, Fact, InstanceState } from './types.js';
+
+export interface PartitionEngineOptions {
+  /** Event time = newest event time seen minus this (API.md, rule 5). */
+  allowedLatenessMs: number;
+  /** How long, in event time, a customer with nothing in progress is remembered. */
+  customerRetentionMs?: number;
+  /** How many of a customer's latest event ids are remembered, to ignore retries. */
+  recentIds?: number;
+}
+
+/** What a partition's engine needs to resume exactly where it stopped. */
+export interface PartitionMeta {
+  watermark: number | null;
+  maxEventTime: number | null;
+  /** Events waiting for event time to reach them (allowed lateness), in arrival order. */
+  pending: EngineEvent[];
+}
+
+export interface PartitionChanges {
+  meta: PartitionMeta;
+  /** Customers whose state changed since the last call. */
+  upserts: CustomerState[];
+  /** Customers forgotten since the last call. */
+  deletes: string[];
+}
+
+interface Deadline {
+  at: number;
+  customer: string;
+  journey: string;
+  instance: string;
+  step: number;
+}
+
+interface Pending {
+  event: EngineEvent;
+  seq: number;
+}
+
+const DEFAULT_RETENTION_MS = 3_600_000;
+const DEFAULT_RECENT_IDS = 32;
+
+/**
+ * The journey rules of API.md for the customers of one partition: the streaming state
+ * machine, with no I/O. Events go in, facts come out; deadlines fire when event time,
+ * driven by the events or by `advanceTo` when the partition is idle, passes them.
+ */
+export class PartitionEngine {
+  private journeys = new Map<string, EngineJourney>();
+  /** Event types some journey looks at; other events only move event time. */
+  private relevantTypes = new Set<string>();
+  private readonly customers = new Map<string, CustomerState>();
+  private readonly deadlines = new TinyQueue<Deadline>([], (a, b) => a.at - b.at);
+  private readonly forgettable = new TinyQueue<{ at: number; customer: string }>(
+    [],
+    (a, b) => a.at - b.at,
+  );
+  private readonly pending = new TinyQueue<Pending>(
+    [],
+    (a, b) => a.event.timestamp - b.event.timestamp || a.seq - b.seq,
+  );
+  private seq = 0;
+  private watermark: number | null = null;
+  private maxEventTime: number | null = null;
+  private readonly changed = new Set<string>();
+  private readonly forgotten = new Set<string>();
+  private readonly retentionMs: number;
+  private readonly recentIds: number;
+
+  constructor(
+    journeys: readonly EngineJourney[],
+    private readonly options: PartitionEngineOptions,
+    restored?: { meta: PartitionMeta; customers: readonly CustomerState[] },
+  ) {
+    this.retentionMs = options.customerRetentionMs ?? DEFAULT_RETENTION_MS;
+    this.recentIds = options.recentIds ?? DEFAULT_RECENT_IDS;
+    this.setJourneys(journeys);
+    if (restored) this.restore(restored.meta, restored.customers);
+  }
+
+  /** Rule 6: a journey created or changed applies to the events processed from now on. */
+  setJourneys(journeys: readonly EngineJourney[]) {
+    this.journeys = new Map(journeys.map((j) => [j.id, j]));
+    this.relevantTypes = new Set(
+      journeys.flatMap((j) => [...j.steps.map((s) => s.event_type), ...j.failureEventTypes]),
+    );
+  }
+
+  /** Event time: the newest event time seen minus the allowed lateness. */
+  get eventTime(): number | null {
+    return this.watermark;
+  }
+
+  /** Applies events in arrival order; returns the facts they and the moved event time produce. */
+  apply(events: readonly EngineEvent[]): Fact[] {
+    const facts: Fact[] = [];
+    for (const event of events) {
+      this.pending.push({ event, seq: this.seq++ });
+      if (this.maxEventTime === null || event.timestamp > this.maxEventTime) {
+        this.maxEventTime = event.timestamp;
+      }
+    }
+    if (this.maxEventTime !== null) {
+      this.advance(this.maxEventTime - this.options.allowedLatenessMs, facts);
+    }
+    return facts;
+  }
+
+  /** Moves event time forward with no event, as the wall clock does for an idle partition. */
+  advanceTo(eventTime: number): Fact[] {
+    const facts: Fact[] = [];
+    this.advance(eventTime, facts);
+    return facts;
+  }
+
+  /** The state to checkpoint: what changed since the last call, and the partition's meta. */
+  takeChanges(): PartitionChanges {
+    const upserts = [...this.changed].flatMap((id) => {
+      const state = this.customers.get(id);
+      return state ? [structuredClone(state)] : [];
+    });
+    const deletes = [...this.forgotten].filter((id) => !this.customers.has(id));
+    this.changed.clear();
+    this.forgotten.clear();
+    return { meta: this.meta(), upserts, deletes };
+  }
+
+  meta(): PartitionMeta {
+    const pending = [...this.pending.data].sort((a, b) => a.seq - b.seq).map((p) => p.event);
+    return { watermark: this.watermark, maxEventTime: this.maxEventTime, pending };
+  }
+
+  /** In-progress instances, for inspection and tests. */
+  inProgress(): Array<{ customer: string; journey: string; state: InstanceState }> {
+    return [...this.customers.values()].flatMap((c) =>
+      Object.entries(c.instances).map(([journey, state]) => ({
+        customer: c.customer,
+        journey,
+        state,
+      })),
+    );
+  }
+
+  private restore(meta: PartitionMeta, customers: readonly CustomerState[]) {
+    this.watermark = meta.watermark;
+    this.maxEventTime = meta.maxEventTime;
+    for (const event of meta.pending) this.pending.push({ event, seq: this.seq++ });
+    for (const state of customers) {
+      const copy = structuredClone(state);
+      this.customers.set(copy.customer, copy);
+      this.forgettable.push({ at: copy.lastEventTime + this.retentionMs, customer: copy.customer });
+      for (const [journey, instance] of Object.entries(copy.instances)) {
+        this.schedule(copy.customer, journey, instance);
+      }
+    }
+  }
+
+  private advance(to: number, facts: Fact[]) {
+    // Event time never goes back: a late event does not reopen what was decided.
+    const now = this.watermark === null ? to : Math.max(this.watermark, to);
+    this.watermark = now;
+    for (
+      let next = this.pending.peek();
+      next && next.event.timestamp <= now;
+      next = this.pending.peek()
+    ) {
+      this.pending.pop();
+      // Deadlines before this event's time passed before it happened.
+      this.fireDeadlines(next.event.timestamp, facts);
+      this.applyEvent(next.event, facts);
+    }
+    this.fireDeadlines(now, facts);
+    this.forgetIdleCustomers(now);
+  }
+
+  /** Rule 4: drops every instance whose deadline is strictly before `time`. */
+  private fireDeadlines(time: number, facts: Fact[]) {
+    for (let d = this.deadlines.peek(); d && d.at < time; d = this.deadlines.peek()) {
+      this.deadlines.pop();
+      const customer = this.customers.get(d.customer);
+      const instance = customer?.instances[d.journey];
+      // Stale entries (the instance moved on, ended or was discarded) are skipped.
+      if (!customer || !instance || instance.instance !== d.instance || instance.step !== d.step) {
+        continue;
+      }
+      delete customer.instances[d.journey];
+      this.changed.add(customer.customer);
+      if (this.journeys.get(d.journey)?.version !== instance.version) continue;
+      facts.push({
+        kind: 'dropped',
+        journey: d.journey,
+        customer: d.customer,
+        instance: d.instance,
+        step: d.step,
+        time: d.at,
+        reason: instance.failure ?? 'timeout',
+      });
+    }
+  }
+
+  private applyEvent(event: EngineEvent, facts: Fact[]) {
+    if (!this.relevantTypes.has(event.type)) return;
+    let customer = this.customers.get(event.customer_id);
+    if (!customer) {
+      customer = {
+        customer: event.customer_id,
+        instances: {},
+        recent: [],
+        lastEventTime: event.timestamp,
+      };
+      this.customers.set(customer.customer, customer);
+      this.forgettable.push({
+        at: customer.lastEventTime + this.retentionMs,
+        customer: customer.customer,
+      });
+    }
+    if (customer.recent.includes(event.event_id)) return;
+    customer.recent.push(event.event_id);
+    if (customer.recent.length > this.recentIds) customer.recent.shift();
+    if (event.timestamp > customer.lastEventTime) customer.lastEventTime = event.timestamp;
+    this.changed.add(customer.customer);
+
+    for (const journey of this.journeys.values()) {
+      const current = customer.instances[journey.id];
+      if (current && current.version !== journey.version) delete customer.instances[journey.id];
+      const instance = customer.instances[journey.id];
+      if (instance) this.continueInstance(journey, customer, instance, event, facts);
+      else this.maybeEnter(journey, customer, event, facts);
+    }
+  }
+
+  /** Rule 1: a step-0 event starts an instance when none is in progress. */
+  private maybeEnter(
+    journey: EngineJourney,
+    customer: CustomerState,
+    event: EngineEvent,
+    facts: Fact[],
+  ) {
+    const entry = journey.steps[0];
+    if (!entry || !matches(entry, event)) return;
+    const instance: InstanceState = {
+      instance: event.event_id,
+      version: journey.version,
+      step: 0,
+      stepTime: event.timestamp,
+      channel: event.channel,
+    };
+    customer.instances[journey.id] = instance;
+    facts.push({
+      kind: 'reached',
+      journey: journey.id,
+      customer: customer.customer,
+      instance: instance.instance,
+      step: 0,
+      time: event.timestamp,
+      channel: event.channel,
+      previousChannel: null,
+      secondsFromPrevious: null,
+    });
+    this.schedule(customer.customer, journey.id, instance);
+  }
+
+  /** Rules 2-3: only the next step advances, within the timeout; the last step completes. */
+  private continueInstance(
+    journey: EngineJourney,
+    customer: CustomerState,
+    instance: InstanceState,
+    event: EngineEvent,
+    facts: Fact[],
+  ) {
+    const next = journey.steps[instance.step + 1];
+    const elapsed = event.timestamp - instance.stepTime;
+    if (next && matches(next, event) && elapsed >= 0 && elapsed <= journey.stepTimeoutMs) {
+      facts.push({
+        kind: 'reached',
+        journey: journey.id,
+        customer: customer.customer,
+        instance: instance.instance,
+        step: instance.step + 1,
+        time: event.timestamp,
+        channel: event.channel,
+        previousChannel: instance.channel,
+        secondsFromPrevious: elapsed / 1000,
+      });
+      instance.step += 1;
+      instance.stepTime = event.timestamp;
+      instance.channel = event.channel;
+      instance.failure = undefined;
+      if (instance.step === journey.steps.length - 1) {
+        facts.push({
+          kind: 'completed',
+          journey: journey.id,
+          customer: customer.customer,
+          instance: instance.instance,
+          step: instance.step,
+          time: event.timestamp,
+        });
+        delete customer.instances[journey.id];
+      } else {
+        this.schedule(customer.customer, journey.id, instance);
+      }
+      return;
+    }
+    if (journey.failureEventTypes.has(event.type) && elapsed >= 0) instance.failure = event.type;
+  }
+
+  private schedule(customer: string, journey: string, instance: InstanceState) {
+    const definition = this.journeys.get(journey);
+    if (!definition) return;
+    this.deadlines.push({
+      at: instance.stepTime + definition.stepTimeoutMs,
+      customer,
+      journey,
+      instance: instance.instance,
+      step: instance.step,
+    });
+  }
+
+  /** One entry per customer in `forgettable`: an active customer's entry is pushed back. */
+  private forgetIdleCustomers(now: number) {
+    for (let f = this.forgettable.peek(); f && f.at < now; f = this.forgettable.peek()) {
+      this.forgettable.pop();
+      const customer = this.customers.get(f.customer);
+      if (!customer) continue;
+      const until = customer.lastEventTime + this.retentionMs;
+      if (until >= now || Object.keys(customer.instances).length > 0) {
+        this.forgettable.push({
+          at: Math.max(until, now + this.retentionMs),
+          customer: f.customer,
+        });
+        continue;
+      }
+      this.customers.delete(f.customer);
+      this.changed.delete(f.customer);
+      this.forgotten.add(f.customer);
+    }
+  }
+}

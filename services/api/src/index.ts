@@ -1,0 +1,1 @@
+export { type ApiDeps, buildApi } from './api.js';

@@ -1,0 +1,15 @@
+import { z } from 'zod';
+
+const WEEK_MS = 7 * 86_400_000;
+
+/** `?from=&to=`: ISO 8601 with a zone; by default the last seven days, as funnel tools do. */
+export const timeRangeQuery = z
+  .object({
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
+  })
+  .transform(({ from, to }) => {
+    const end = to ? Date.parse(to) : Date.now();
+    return { from: from ? Date.parse(from) : end - WEEK_MS, to: end };
+  })
+  .refine((r) => r.from < r.to, { message: 'from must be before to', path: ['from'] });
