@@ -1,0 +1,150 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../../apps/cli/src/runtime.js';
+import { startTestRuntime } from '../support/runtime.js';
+
+const QUERY = { authorization: 'Bearer query-key' };
+
+const purchase = {
+  name: 'Online purchase',
+  steps: [
+    { name: 'viewed', event_type: 'product_viewed' },
+    { name: 'carted', event_type: 'cart_added' },
+    { name: 'paid', event_type: 'payment_submitted', channel: 'web' },
+    { name: 'ordered', event_type: 'order_placed', where: { currency: 'EUR' } },
+  ],
+  step_timeout: '30m',
+  failure_event_types: ['payment_failed'],
+};
+
+describe('journeys API', () => {
+  let runtime: Runtime;
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = QUERY,
+  ) => {
+    const response = await fetch(`${runtime.address}${path}`, {
+      method,
+      headers: {
+        ...headers,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  };
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'touchstream-journeys-'));
+    const file = join(dir, 'journeys.yaml');
+    await writeFile(
+      file,
+      [
+        'journeys:',
+        '  signup:',
+        '    name: Signup',
+        '    steps:',
+        '      - {name: visited, event_type: landing_viewed}',
+        '      - {name: registered, event_type: account_created}',
+        '    step_timeout: 1h',
+        'alert_rules: {}',
+      ].join('\n'),
+    );
+    runtime = await startTestRuntime({
+      TOUCHSTREAM_DATA_DIR: join(dir, 'data'),
+      TOUCHSTREAM_JOURNEYS_FILE: file,
+      TOUCHSTREAM_INGEST_KEYS: 'ingest-key',
+      TOUCHSTREAM_QUERY_KEYS: 'query-key',
+    });
+  });
+  afterAll(async () => {
+    await runtime?.stop();
+  });
+
+  it('loads the journeys file at start', async () => {
+    const { status, body } = await call('GET', '/v1/journeys/signup');
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      id: 'signup',
+      name: 'Signup',
+      steps: [
+        { name: 'visited', event_type: 'landing_viewed' },
+        { name: 'registered', event_type: 'account_created' },
+      ],
+      step_timeout: '1h',
+      failure_event_types: [],
+    });
+  });
+
+  it('creates, replaces, lists and deletes a journey', async () => {
+    const created = await call('PUT', '/v1/journeys/online-purchase', purchase);
+    expect(created).toEqual({ status: 201, body: { id: 'online-purchase', ...purchase } });
+    const changed = { ...purchase, step_timeout: '45m' };
+    const replaced = await call('PUT', '/v1/journeys/online-purchase', changed);
+    expect(replaced).toEqual({ status: 200, body: { id: 'online-purchase', ...changed } });
+    expect((await call('GET', '/v1/journeys/online-purchase')).body.step_timeout).toBe('45m');
+    const list = await call('GET', '/v1/journeys');
+    expect(list.body.journeys.map((j: { id: string }) => j.id)).toEqual([
+      'online-purchase',
+      'signup',
+    ]);
+    expect((await call('DELETE', '/v1/journeys/online-purchase')).status).toBe(204);
+    expect((await call('GET', '/v1/journeys/online-purchase')).status).toBe(404);
+    expect((await call('DELETE', '/v1/journeys/online-purchase')).status).toBe(404);
+  });
+
+  it('answers an unknown journey with 404 and the error object', async () => {
+    for (const path of ['/v1/journeys/nope', '/v1/journeys/nope/dropoffs']) {
+      const { status, body } = await call('GET', path);
+      expect(status).toBe(404);
+      expect(body.error.code).toBe('not_found');
+    }
+  });
+
+  it.each([
+    ['an id with capitals', 'Bad-Id', purchase],
+    ['one step', 'one-step', { ...purchase, steps: purchase.steps.slice(0, 1) }],
+    [
+      '21 steps',
+      'many',
+      {
+        ...purchase,
+        steps: Array.from({ length: 21 }, (_, i) => ({ name: `s${i}`, event_type: 'x' })),
+      },
+    ],
+    ['a timeout without unit', 'no-unit', { ...purchase, step_timeout: '30' }],
+    ['duplicate step names', 'dup', { ...purchase, steps: [purchase.steps[0], purchase.steps[0]] }],
+    [
+      'an event type with spaces',
+      'space',
+      { ...purchase, steps: [{ name: 'a', event_type: 'a b' }, purchase.steps[1]] },
+    ],
+  ])('refuses a journey with %s', async (_name, id, body) => {
+    const { status, body: answer } = await call('PUT', `/v1/journeys/${id}`, body);
+    expect(status).toBe(400);
+    expect(answer.error.code).toBe('invalid_request');
+    expect(answer.error.details.length).toBeGreaterThan(0);
+  });
+
+  it('refuses a reversed or malformed drop-off range', async () => {
+    const reversed = await call(
+      'GET',
+      '/v1/journeys/signup/dropoffs?from=2026-10-08T00:00:00Z&to=2026-10-01T00:00:00Z',
+    );
+    expect(reversed.status).toBe(400);
+    const malformed = await call('GET', '/v1/journeys/signup/dropoffs?from=yesterday');
+    expect(malformed.status).toBe(400);
+  });
+
+  it('needs a query key', async () => {
+    expect((await call('GET', '/v1/journeys', undefined, {})).status).toBe(401);
+    expect(
+      (await call('GET', '/v1/journeys', undefined, { authorization: 'Bearer ingest-key' })).status,
+    ).toBe(403);
+  });
+});
