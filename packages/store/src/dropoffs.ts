@@ -53,10 +53,11 @@ interface Row {
   median_seconds: number | null;
 }
 
+/** Largest count first; ties by name, so equal counts always list in the same order. */
 const byCount =
-  <T>(count: (t: T) => number) =>
+  <T>(count: (t: T) => number, name: (t: T) => string) =>
   (a: T, b: T) =>
-    count(b) - count(a);
+    count(b) - count(a) || (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0);
 const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
 
 /** GET /v1/journeys/{id}/dropoffs: counts of journey instances, as API.md defines them. */
@@ -95,7 +96,12 @@ export async function queryDropoffs(
       reasons: at(k, 6)
         .filter((r) => n(r.dropped_count) > 0)
         .map((r) => ({ reason: r.reason, dropped: n(r.dropped_count) }))
-        .sort(byCount((r) => r.dropped)),
+        .sort(
+          byCount(
+            (r) => r.dropped,
+            (r) => r.reason,
+          ),
+        ),
       by_channel: at(k, 3)
         .map((r) => ({
           channel: r.channel,
@@ -103,7 +109,12 @@ export async function queryDropoffs(
           continued: n(r.continued_count),
           dropped: n(r.dropped_count),
         }))
-        .sort(byCount((r) => r.reached)),
+        .sort(
+          byCount(
+            (r) => r.reached,
+            (r) => r.channel,
+          ),
+        ),
       handoffs: at(k, 1)
         .filter((r) => n(r.continued_count) > 0 && r.next_channel !== r.channel)
         .map((r) => ({
@@ -111,7 +122,12 @@ export async function queryDropoffs(
           to_channel: r.next_channel,
           continued: n(r.continued_count),
         }))
-        .sort(byCount((r) => r.continued)),
+        .sort(
+          byCount(
+            (r) => r.continued,
+            (r) => `${r.from_channel}\u0000${r.to_channel}`,
+          ),
+        ),
     };
   });
   return {
