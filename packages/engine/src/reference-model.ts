@@ -245,8 +245,8 @@ function byCountThenName<T>(count: (x: T) => number, name: (x: T) => string) {
  * The dropoffs response of API.md over `[from, to)` (epoch ms). An instance counts in a
  * transition when it reached `from_step` in the range; `entered` counts instances whose
  * step 0 is in the range, `completed` those of them that reached the last step. Ties in
- * the count-descending lists are broken by name, ascending. Hand-offs include every
- * (from channel, to channel) pair of continued instances, same channel included.
+ * the count-descending lists are broken by name, ascending. Hand-offs are the continued
+ * instances whose two events were on different channels (API.md, "Words").
  */
 export function referenceDropoffs(
   journey: EngineJourney,
@@ -281,6 +281,7 @@ export function referenceDropoffs(
     }
     const handoffs = new Map<string, number>();
     for (const run of continued) {
+      if (run.steps[k]?.channel === run.steps[k + 1]?.channel) continue;
       const key = JSON.stringify([run.steps[k]?.channel, run.steps[k + 1]?.channel]);
       handoffs.set(key, (handoffs.get(key) ?? 0) + 1);
     }
