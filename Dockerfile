@@ -20,6 +20,7 @@ COPY packages/http/package.json packages/http/
 COPY packages/store/package.json packages/store/
 COPY packages/bus/package.json packages/bus/
 COPY packages/engine/package.json packages/engine/
+COPY services/alerter/package.json services/alerter/
 COPY services/api/package.json services/api/
 COPY services/collector/package.json services/collector/
 COPY services/processor/package.json services/processor/

@@ -1,6 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import { detailsFromIssues, journeyBody, journeyId } from '@touchstream/contracts';
-import { type Store, saveJourney } from '@touchstream/store';
+import {
+  alertRule,
+  alertRuleBody,
+  alertRuleId,
+  alertRuleProblems,
+  detailsFromIssues,
+  journeyBody,
+  journeyId,
+} from '@touchstream/contracts';
+import { listJourneys, type Store, saveAlertRule, saveJourney } from '@touchstream/store';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
@@ -10,15 +18,22 @@ const journeysOf = z.union([
   z.array(z.object({ id: journeyId }).and(journeyBody)),
 ]);
 
+/** Alert rules keyed by id, or a list of rules with an `id` each. */
+const alertRulesOf = z.union([z.record(alertRuleId, alertRuleBody), z.array(alertRule)]);
+
 const journeysFile = z.strictObject({
   journeys: journeysOf.default({}),
-  // Validated and stored by the alerting service; accepted here so one file holds both.
-  alert_rules: z.unknown().optional(),
+  alert_rules: alertRulesOf.default({}),
 });
+
+const invalid = (path: string, problems: string[]) =>
+  new Error(`TOUCHSTREAM_JOURNEYS_FILE: ${path} is invalid:\n  ${problems.join('\n  ')}`);
 
 /**
  * Reads TOUCHSTREAM_JOURNEYS_FILE (YAML, of which JSON is a subset) and stores its
- * journeys. A journey whose definition did not change keeps its in-progress instances.
+ * journeys, then its alert rules. A journey whose definition did not change keeps its
+ * in-progress instances. Rules are checked against the stored journeys, those of the file
+ * included, before any rule is stored: a rule naming a missing step stops the start.
  */
 export async function loadJourneysFile(store: Store, path: string) {
   const text = await readFile(path, 'utf8').catch((error: Error) => {
@@ -34,12 +49,29 @@ export async function loadJourneysFile(store: Store, path: string) {
   }
   const parsed = journeysFile.safeParse(document ?? {});
   if (!parsed.success) {
-    const problems = detailsFromIssues(parsed.error.issues).map((d) => `${d.path}: ${d.message}`);
-    throw new Error(`TOUCHSTREAM_JOURNEYS_FILE: ${path} is invalid:\n  ${problems.join('\n  ')}`);
+    throw invalid(
+      path,
+      detailsFromIssues(parsed.error.issues).map((d) => `${d.path}: ${d.message}`),
+    );
   }
   const journeys = Array.isArray(parsed.data.journeys)
     ? parsed.data.journeys
     : Object.entries(parsed.data.journeys).map(([id, body]) => ({ id, ...body }));
   for (const { id, ...body } of journeys) await saveJourney(store, id, journeyBody.parse(body));
+
+  const rules = Array.isArray(parsed.data.alert_rules)
+    ? parsed.data.alert_rules
+    : Object.entries(parsed.data.alert_rules).map(([id, body]) => ({ id, ...body }));
+  if (rules.length > 0) {
+    const stored = await listJourneys(store);
+    const problems = rules.flatMap(({ id, ...body }) =>
+      alertRuleProblems(
+        body,
+        stored.find((j) => j.id === body.journey),
+      ).map((d) => `alert_rules.${id}.${d.path}: ${d.message}`),
+    );
+    if (problems.length > 0) throw invalid(path, problems);
+    for (const { id, ...body } of rules) await saveAlertRule(store, id, alertRuleBody.parse(body));
+  }
   return journeys.map((j) => j.id);
 }

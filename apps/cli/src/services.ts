@@ -1,3 +1,4 @@
+import { buildAlerter } from '@touchstream/alerter';
 import { buildApi } from '@touchstream/api';
 import { buildCollector } from '@touchstream/collector';
 import { buildProcessor } from '@touchstream/processor';
@@ -22,5 +23,10 @@ export const FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
     });
     await processor.start();
     return processor;
+  },
+  alerter: async ({ store, metrics, logger, config }) => {
+    const alerter = buildAlerter({ store, metrics, logger, intervalMs: config.alertIntervalMs });
+    await alerter.start();
+    return alerter;
   },
 };

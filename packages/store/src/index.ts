@@ -1,3 +1,6 @@
+export * from './alert-counts.js';
+export * from './alert-history.js';
+export * from './alert-rules.js';
 export { createStore, type Store } from './client.js';
 export * from './dead-letters.js';
 export { queryDropoffs } from './dropoffs.js';

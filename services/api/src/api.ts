@@ -1,11 +1,17 @@
 import type { Store } from '@touchstream/store';
+import type { FastifyPluginAsync } from 'fastify';
+import { alertRoutes } from './alert-routes.js';
 import { journeysRoutes } from './journeys-routes.js';
 
 export interface ApiDeps {
   store: Store;
 }
 
-/** The query API: journeys and their drop-offs (funnels and alerts join it later). */
+/** The query API: journeys and their drop-offs, alert rules and alerts (funnels join it later). */
 export function buildApi(deps: ApiDeps) {
-  return { routes: journeysRoutes(deps.store) };
+  const plugins = [journeysRoutes(deps.store), alertRoutes(deps.store)];
+  const routes: FastifyPluginAsync = async (app) => {
+    for (const plugin of plugins) await app.register(plugin);
+  };
+  return { routes };
 }
