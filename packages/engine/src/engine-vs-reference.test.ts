@@ -65,7 +65,9 @@ const actionArb = fc.record({
   retry: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
 });
 
-function eventsOf(actions: fc.RecordValue<typeof actionArb>[]): EngineEvent[] {
+type Action = typeof actionArb extends fc.Arbitrary<infer A> ? A : never;
+
+function eventsOf(actions: readonly Action[]): EngineEvent[] {
   const events: EngineEvent[] = [];
   const lastOf = new Map<string, EngineEvent>();
   let time = T0;

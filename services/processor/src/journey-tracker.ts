@@ -32,6 +32,12 @@ export interface JourneyTrackerDeps {
   now?: () => number;
   /** How stale the journey definitions may be when a batch is processed. */
   journeysMaxAgeMs?: number;
+  /**
+   * Names the log the offsets belong to. Offsets compare only within one log: the
+   * embedded bus numbers its records from 0 again in every process, so a checkpointed
+   * offset of an earlier process says nothing about the records of this one.
+   */
+  offsetScope: string;
 }
 
 /** A partition's engine and where it stands in the partition. */
@@ -49,6 +55,7 @@ interface Slot {
 interface PartitionRow {
   meta: PartitionMeta;
   offset: string | null;
+  scope?: string;
 }
 
 /**
@@ -173,7 +180,7 @@ export class JourneyTracker {
     );
     return {
       engine,
-      offset: own?.offset ? BigInt(own.offset) : null,
+      offset: own?.offset && own.scope === this.deps.offsetScope ? BigInt(own.offset) : null,
       version: checkpoint.version,
       lastEventAt: this.now(),
       queue: Promise.resolve(),
@@ -189,6 +196,7 @@ export class JourneyTracker {
     const own: PartitionRow = {
       meta: changes.meta,
       offset: slot.offset === null ? null : slot.offset.toString(),
+      scope: this.deps.offsetScope,
     };
     const rows: StateRow[] = [
       { customer_id: PARTITION_ROW, state: JSON.stringify(own), deleted: 0 },

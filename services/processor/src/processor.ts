@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Batch, Bus, BusRecord, Consumer, OutgoingRecord } from '@touchstream/bus';
 import {
   DLQ_HEADERS,
@@ -115,6 +116,8 @@ export function buildProcessor(deps: ProcessorDeps) {
   const tracker = new JourneyTracker({
     store,
     groupId: group,
+    // Kafka keeps its offsets; the embedded bus starts from 0 in every process.
+    offsetScope: bus.kind === 'kafka' ? topics.touchpoints : `embedded:${randomUUID()}`,
     logger,
     metrics: deps.metrics,
     ...deps.journeys,

@@ -1,0 +1,93 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DropoffResponse, Touchpoint } from '@touchstream/contracts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { postEvents } from '../support/events.js';
+import {
+  batchesWithRetries,
+  expectDropoffsToMatch,
+  PURCHASE,
+  PURCHASE_FILE,
+  purchaseTraffic,
+} from '../support/journey-traffic.js';
+import { spawnTouchstream, startTestRuntime } from '../support/runtime.js';
+import { eventually } from '../support/wait.js';
+
+const HOUR = 3_600_000;
+// Short, so that the last instances are decided soon after the traffic stops; long enough
+// that no partition sits idle while the test is still sending.
+const IDLE = '4s';
+
+function dropoffsAt(address: string) {
+  return async (from: number, to: number): Promise<DropoffResponse> => {
+    const query = new URLSearchParams({
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+    });
+    const response = await fetch(`${address}/v1/journeys/${PURCHASE.id}/dropoffs?${query}`);
+    expect(response.status).toBe(200);
+    return (await response.json()) as DropoffResponse;
+  };
+}
+
+async function postAll(address: string, batches: readonly Touchpoint[][]) {
+  for (const batch of batches) {
+    const response = await postEvents(address, batch);
+    expect(response.status, JSON.stringify(response.body)).toBe(202);
+  }
+}
+
+describe('journey drop-offs on the embedded defaults', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  });
+
+  it('equal the reference model for generated multi-channel journeys', async () => {
+    const runtime = await startTestRuntime({
+      TOUCHSTREAM_DATA_DIR: await mkdtemp(join(tmpdir(), 'touchstream-journeys-e2e-')),
+      TOUCHSTREAM_IDLE_WATERMARK: IDLE,
+    });
+    cleanup.push(() => runtime.stop());
+    const { id, ...body } = PURCHASE;
+    const put = await fetch(`${runtime.address}/v1/journeys/${id}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(put.status).toBe(201);
+
+    const start = Date.now() - 3 * HOUR;
+    const events = purchaseTraffic({ customers: 250, start, seed: 1 });
+    await postAll(runtime.address, batchesWithRetries(events, 200));
+    await expectDropoffsToMatch(dropoffsAt(runtime.address), PURCHASE, events, start, eventually);
+  });
+
+  it('are unchanged by a restart of touchstream start mid-stream', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'touchstream-journeys-restart-'));
+    const journeysFile = join(dir, 'journeys.json');
+    await writeFile(journeysFile, PURCHASE_FILE);
+    const env = {
+      TOUCHSTREAM_DATA_DIR: join(dir, 'data'),
+      TOUCHSTREAM_JOURNEYS_FILE: journeysFile,
+      TOUCHSTREAM_IDLE_WATERMARK: IDLE,
+    };
+    const start = Date.now() - 3 * HOUR;
+    const events = purchaseTraffic({ customers: 250, start, seed: 2 });
+    const batches = batchesWithRetries(events, 200);
+    const half = Math.floor(batches.length / 2);
+
+    const first = await spawnTouchstream(['start'], env);
+    cleanup.push(() => first.kill('SIGKILL'));
+    await postAll(first.address, batches.slice(0, half));
+    // No warning, no drain: whatever was acknowledged must already be safe.
+    await first.kill('SIGKILL');
+
+    const second = await spawnTouchstream(['start'], env);
+    cleanup.push(() => second.kill('SIGTERM'));
+    // The batch before the crash again, as a client unsure of its answer would send it.
+    await postAll(second.address, batches.slice(half - 1));
+    await expectDropoffsToMatch(dropoffsAt(second.address), PURCHASE, events, start, eventually);
+  });
+});
