@@ -13,6 +13,7 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   internal_error: 500,
   unavailable: 503,
+  query_limit_exceeded: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -1,33 +1,49 @@
 import { z } from 'zod';
-import { positiveDurationText } from './duration.js';
+import { parseDuration, positiveDurationText } from './duration.js';
 import { propertyName, propertyValue } from './event.js';
 import { journeyId, stepMatcher } from './journey.js';
 
 const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 
-export const funnelStep = stepMatcher.extend({ name: z.string().min(1).max(64).optional() });
+/** The longest conversion window: a year, as in the product tools. */
+export const MAX_FUNNEL_WINDOW_MS = 366 * 86_400_000;
+
+// Unknown fields are refused, as in ingest: a misspelt `filter` must not quietly give an
+// unfiltered funnel.
+export const funnelStep = z.strictObject({
+  ...stepMatcher.shape,
+  name: z.string().min(1).max(64).optional(),
+});
 
 const scalar = z.union([z.string().max(1024), z.number(), z.boolean()]);
 
 export const funnelFilter = z.discriminatedUnion('op', [
-  z.object({ property: propertyName, op: z.enum(['eq', 'neq']), value: propertyValue }),
-  z.object({ property: propertyName, op: z.literal('in'), value: z.array(scalar).min(1).max(100) }),
-  z.object({
+  z.strictObject({ property: propertyName, op: z.enum(['eq', 'neq']), value: propertyValue }),
+  z.strictObject({
+    property: propertyName,
+    op: z.literal('in'),
+    value: z.array(scalar).min(1).max(100),
+  }),
+  z.strictObject({
     property: propertyName,
     op: z.literal('contains'),
     value: z.string().min(1).max(1024),
   }),
-  z.object({ property: propertyName, op: z.enum(['gt', 'lt']), value: z.number() }),
+  z.strictObject({ property: propertyName, op: z.enum(['gt', 'lt']), value: z.number() }),
 ]);
 export type FunnelFilter = z.infer<typeof funnelFilter>;
 
 export const funnelQuery = z
-  .object({
+  .strictObject({
     steps: z.array(funnelStep).min(2).max(20).optional(),
     journey: journeyId.optional(),
     from: isoTime.optional(),
     to: isoTime.optional(),
-    window: positiveDurationText.optional(),
+    window: positiveDurationText
+      .refine((w) => (parseDuration(w) ?? 0) <= MAX_FUNNEL_WINDOW_MS, {
+        message: 'must be at most 366d',
+      })
+      .optional(),
     breakdown: z.union([z.literal('channel'), z.string().regex(/^property:.{1,64}$/)]).optional(),
     filters: z.array(funnelFilter).max(20).optional(),
   })

@@ -1,16 +1,58 @@
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { Config } from '@touchstream/config';
-import { MAX_BODY_BYTES } from '@touchstream/contracts';
+import { errorResponse, MAX_BODY_BYTES } from '@touchstream/contracts';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyPluginAsync,
   LogController,
 } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { z } from 'zod';
 import { registerAuth } from './auth.js';
 import { registerErrorHandling } from './errors.js';
+
+/**
+ * /openapi.json and /docs, generated from the zod schemas routes declare. Registered before
+ * the routes so it sees them all. Both are open like /healthz (the auth hook guards /v1
+ * only): they describe the API, they hold no data.
+ */
+async function registerOpenApi(app: FastifyInstance) {
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Touchstream',
+        description:
+          'Customer-journey analytics. Every error is `{"error": {"code", "message", "details"}}`.',
+        version: '1',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+        schemas: { Error: z.toJSONSchema(errorResponse) as Record<string, unknown> },
+      },
+    },
+    transform: (input) => {
+      const output = jsonSchemaTransform(input);
+      // Keys guard /v1 only; the operational endpoints stay open.
+      if (input.url.startsWith('/v1/')) {
+        output.schema = { ...output.schema, security: [{ bearer: [] }] };
+      }
+      return output;
+    },
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
 
 /** A dependency that must be reachable for the process to be ready. */
 export type ReadinessCheck = () => Promise<boolean>;
@@ -45,21 +87,26 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
   registerAuth(app, deps.config.auth);
+  await registerOpenApi(app);
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    const results = await Promise.all(
-      Object.entries(deps.readiness).map(async ([name, check]) => {
-        const ok = await check().catch(() => false);
-        return [name, ok ? 'ok' : 'unavailable'] as const;
-      }),
-    );
-    const checks = Object.fromEntries(results);
-    const ready = results.every(([, status]) => status === 'ok');
-    if (!ready) reply.status(503).header('retry-after', '5');
-    return { status: ready ? 'ready' : 'unavailable', checks };
-  });
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/healthz', { schema: { summary: 'The process is up' } }, async () => ({ status: 'ok' }));
+  app.get(
+    '/readyz',
+    { schema: { summary: 'Kafka and ClickHouse are reachable' } },
+    async (_request, reply) => {
+      const results = await Promise.all(
+        Object.entries(deps.readiness).map(async ([name, check]) => {
+          const ok = await check().catch(() => false);
+          return [name, ok ? 'ok' : 'unavailable'] as const;
+        }),
+      );
+      const checks = Object.fromEntries(results);
+      const ready = results.every(([, status]) => status === 'ok');
+      if (!ready) reply.status(503).header('retry-after', '5');
+      return { status: ready ? 'ready' : 'unavailable', checks };
+    },
+  );
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics' } }, async (_request, reply) => {
     reply.header('content-type', deps.metrics.contentType);
     return deps.metrics.metrics();
   });

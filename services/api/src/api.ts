@@ -1,6 +1,7 @@
 import type { Store } from '@touchstream/store';
 import type { FastifyPluginAsync } from 'fastify';
 import { alertRoutes } from './alert-routes.js';
+import { funnelRoutes } from './funnel-routes.js';
 import { journeysRoutes } from './journeys-routes.js';
 
 export interface ApiDeps {
@@ -9,7 +10,11 @@ export interface ApiDeps {
 
 /** The query API: journeys and their drop-offs, alert rules and alerts (funnels join it later). */
 export function buildApi(deps: ApiDeps) {
-  const plugins = [journeysRoutes(deps.store), alertRoutes(deps.store)];
+  const plugins = [
+    journeysRoutes(deps.store),
+    alertRoutes(deps.store),
+    funnelRoutes({ store: deps.store }),
+  ];
   const routes: FastifyPluginAsync = async (app) => {
     for (const plugin of plugins) await app.register(plugin);
   };

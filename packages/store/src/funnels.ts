@@ -1,0 +1,282 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import {
+  type FunnelFilter,
+  type FunnelResponse,
+  type PropertyValue,
+  type StepMatcher,
+  TouchstreamError,
+} from '@touchstream/contracts';
+import { toClickHouseTime } from './events.js';
+
+export interface FunnelSpec {
+  /** 2 to 20 steps, each with the name it is reported under. */
+  steps: (StepMatcher & { name: string })[];
+  /** Entries count in [from, to), epoch milliseconds. */
+  from: number;
+  to: number;
+  windowMs: number;
+  breakdown?: { by: 'channel' } | { by: 'property'; name: string };
+  filters: FunnelFilter[];
+}
+
+export interface FunnelLimits {
+  /** Seconds ClickHouse may spend on one funnel before it gives up. */
+  maxExecutionSeconds: number;
+  /** Memory one funnel may use: beyond it the query fails rather than the process. */
+  maxMemoryBytes: number;
+  /** Breakdown values returned, the largest first. */
+  maxBreakdownValues: number;
+}
+
+export const DEFAULT_FUNNEL_LIMITS: FunnelLimits = {
+  maxExecutionSeconds: 10,
+  maxMemoryBytes: 4 * 2 ** 30,
+  maxBreakdownValues: 50,
+};
+
+/** Collects query parameters: every value reaches ClickHouse as `{pN:Type}`, never as text. */
+class Params {
+  readonly values: Record<string, unknown> = {};
+  #next = 0;
+
+  bind(type: string, value: unknown): string {
+    const name = `p${this.#next++}`;
+    this.values[name] = value;
+    return `{${name}:${type}}`;
+  }
+}
+
+/** Steps are bits of a mask: at most 20 (the contract's limit). */
+const STEP_BITS = 20;
+
+const NUMERIC_TYPES = `('Int64', 'UInt64', 'Double')`;
+
+/** SQL for "the event's property `name` is exactly `value`": type and value, as the engine matches. */
+function propertyEquals(params: Params, name: string, value: PropertyValue): string {
+  const key = params.bind('String', name);
+  const type = `JSONType(properties, ${key})`;
+  if (value === null) return `(JSONHas(properties, ${key}) AND ${type} = 'Null')`;
+  if (typeof value === 'string') {
+    return `(${type} = 'String' AND JSONExtractString(properties, ${key}) = ${params.bind('String', value)})`;
+  }
+  if (typeof value === 'number') {
+    return `(${type} IN ${NUMERIC_TYPES} AND JSONExtractFloat(properties, ${key}) = ${params.bind('Float64', value)})`;
+  }
+  return `(${type} = 'Bool' AND JSONExtractBool(properties, ${key}) = ${params.bind('UInt8', value ? 1 : 0)})`;
+}
+
+function filterSql(params: Params, filter: FunnelFilter): string {
+  switch (filter.op) {
+    case 'eq':
+      return propertyEquals(params, filter.property, filter.value);
+    case 'neq':
+      // A missing property is "not equal" too, as in the product tools.
+      return `NOT ${propertyEquals(params, filter.property, filter.value)}`;
+    case 'in':
+      return `(${filter.value.map((v) => propertyEquals(params, filter.property, v)).join(' OR ')})`;
+    case 'contains': {
+      const key = params.bind('String', filter.property);
+      return `(JSONType(properties, ${key}) = 'String' AND positionCaseInsensitiveUTF8(JSONExtractString(properties, ${key}), ${params.bind('String', filter.value)}) > 0)`;
+    }
+    case 'gt':
+    case 'lt': {
+      const key = params.bind('String', filter.property);
+      const op = filter.op === 'gt' ? '>' : '<';
+      return `(JSONType(properties, ${key}) IN ${NUMERIC_TYPES} AND JSONExtractFloat(properties, ${key}) ${op} ${params.bind('Float64', filter.value)})`;
+    }
+  }
+}
+
+function stepSql(params: Params, step: StepMatcher): string {
+  const parts = [`type = ${params.bind('String', step.event_type)}`];
+  if (step.channel !== undefined) parts.push(`channel = ${params.bind('String', step.channel)}`);
+  for (const [name, value] of Object.entries(step.where ?? {})) {
+    parts.push(propertyEquals(params, name, value));
+  }
+  return parts.join(' AND ');
+}
+
+/** A breakdown value as text: strings as they are, numbers and booleans as JSON writes them. */
+function breakdownSql(params: Params, breakdown: NonNullable<FunnelSpec['breakdown']>): string {
+  if (breakdown.by === 'channel') return 'toString(channel)';
+  const key = params.bind('String', breakdown.name);
+  return `multiIf(JSONType(properties, ${key}) = 'String', JSONExtractString(properties, ${key}),
+                  JSONType(properties, ${key}) IN ${NUMERIC_TYPES} OR JSONType(properties, ${key}) = 'Bool',
+                  JSONExtractRaw(properties, ${key}), '')`;
+}
+
+/**
+ * The funnel as one ClickHouse query.
+ *
+ * windowFunnel follows one chain per customer and lets a new entry overwrite step 0 while
+ * keeping the older chain's later steps, so with repeated entries it can miss a deeper
+ * chain (and it gives no step times). The contract asks for the deepest step *any* entry
+ * reached, so the chains are computed per customer with array functions, in linear time:
+ *
+ * b_k[i] is, for event i matching step k, the latest entry from which steps 0..k can be
+ * done in order ending at event i (or -1). The latest entry is the best one to continue
+ * from (the window counts from the entry), and it is the running maximum of b_{k-1} over
+ * strictly earlier events, which is a forward fill since b values only grow along time.
+ *
+ * Step times are taken on one chain per customer: the one whose deepest step came first,
+ * walking back from it to the latest event of each earlier step (the tightest such chain).
+ */
+export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNEL_LIMITS) {
+  const params = new Params();
+  const K = spec.steps.length;
+  const toMs = params.bind('Int64', spec.to);
+  const to = params.bind('DateTime64(3)', toClickHouseTime(spec.to));
+  const windowMs = params.bind('Int64', spec.windowMs);
+  const from = params.bind('DateTime64(3)', toClickHouseTime(spec.from));
+  // Entries are before `to`; their later steps at most `window` after them.
+  const until = params.bind('DateTime64(3)', toClickHouseTime(spec.to + spec.windowMs));
+  const types = params.bind('Array(String)', [...new Set(spec.steps.map((s) => s.event_type))]);
+  const mask = spec.steps
+    .map((step, k) => `if(${stepSql(params, step)}, ${2 ** k}, 0)`)
+    .join(' + ');
+  const filters = spec.filters.map((f) => filterSql(params, f));
+  const breakdown = spec.breakdown ? breakdownSql(params, spec.breakdown) : `''`;
+
+  const levels: string[] = [
+    `arrayMap((ti, mi) -> if(bitTest(mi, 0) AND ti < ${toMs}, ti, -1), t, m) AS b0`,
+  ];
+  for (let k = 1; k < K; k++) {
+    // p: b_{k-1} filled forward, shifted to the last event strictly earlier in time.
+    const filled = `arrayFill(x -> x >= 0, b${k - 1})`;
+    const before = `arrayFill((v, s) -> s, arrayShiftRight(${filled}, 1, -1), starts)`;
+    levels.push(
+      `arrayMap((p, mi, ti) -> if(bitTest(mi, ${k}) AND p >= 0 AND ti - p <= ${windowMs}, p, -1), ${before}, m, t) AS b${k}`,
+    );
+  }
+  const depth = `multiIf(${Array.from({ length: K - 1 }, (_, i) => K - 1 - i)
+    .map((k) => `arrayExists(x -> x >= 0, b${k}), ${k}`)
+    .join(', ')}, 0) AS depth`;
+  // tau_k: the time of step k on the chosen chain, for k <= depth.
+  const taus: string[] = [];
+  for (let k = K - 1; k >= 0; k--) {
+    const first = `arrayMin(arrayFilter((ti, bi) -> bi >= 0, t, b${k}))`;
+    const latestBefore =
+      k === K - 1
+        ? '-1'
+        : `arrayMax(arrayFilter((ti, bi) -> bi >= 0 AND ti < tau${k + 1}, t, b${k}))`;
+    taus.push(`multiIf(depth = ${k}, ${first}, depth > ${k}, ${latestBefore}, -1) AS tau${k}`);
+  }
+
+  // One UInt64 per event, time in milliseconds above the 20 step bits: a plain array
+  // sorts by time and is far cheaper to collect than an array of tuples.
+  const packed = `bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp)), ${STEP_BITS}) + mask`;
+  const firstEntry = spec.breakdown
+    ? `, argMinIf(value, (timestamp, event_id), bitTest(mask, 0) AND timestamp < ${to}) AS breakdown_value`
+    : `, '' AS breakdown_value`;
+  const perCustomer = `
+    SELECT breakdown_value, ${levels.join(',\n      ')}, ${depth}, ${taus.join(',\n      ')}
+    FROM (
+      SELECT arraySort(groupArray(${packed})) AS ev,
+             arrayMap(e -> toInt64(bitShiftRight(e, ${STEP_BITS})), ev) AS t,
+             arrayMap(e -> bitAnd(e, ${2 ** STEP_BITS - 1}), ev) AS m,
+             arrayMap((a, b) -> a != b, t, arrayShiftRight(t, 1, toInt64(-1))) AS starts
+             ${firstEntry}
+      FROM (
+        SELECT customer_id, timestamp, event_id, toUInt32(${mask}) AS mask, ${breakdown} AS value
+        FROM events
+        WHERE timestamp >= ${from} AND timestamp < ${until} AND type IN ${types}
+          ${filters.map((f) => `AND ${f}`).join('\n          ')}
+      )
+      WHERE mask != 0
+      GROUP BY customer_id
+      HAVING countIf(bitTest(mask, 0) AND timestamp < ${to}) > 0
+    )`;
+
+  const columns = [
+    ...spec.steps.map((_, k) => `countIf(depth >= ${k}) AS c${k}`),
+    ...spec.steps
+      .slice(1)
+      .map(
+        (_, i) =>
+          `quantileExactInclusiveIf(0.5)((tau${i + 1} - tau${i}) / 1000, depth >= ${i + 1}) AS s${i + 1}`,
+      ),
+  ];
+  const grouped = spec.breakdown
+    ? `SELECT grouping(breakdown_value) AS is_total, breakdown_value, ${columns.join(', ')}
+       FROM (${perCustomer})
+       GROUP BY GROUPING SETS ((), (breakdown_value))
+       ORDER BY is_total DESC, c0 DESC, breakdown_value
+       LIMIT ${limits.maxBreakdownValues + 1}`
+    : `SELECT 1 AS is_total, '' AS breakdown_value, ${columns.join(', ')} FROM (${perCustomer})`;
+  const settings = [
+    `max_execution_time = ${limits.maxExecutionSeconds}`,
+    `timeout_overflow_mode = 'throw'`,
+    `max_memory_usage = ${limits.maxMemoryBytes}`,
+    // The table is sorted by customer: aggregate in that order, without a hash table.
+    'optimize_aggregation_in_order = 1',
+    `max_result_rows = ${limits.maxBreakdownValues + 1}`,
+    `result_overflow_mode = 'throw'`,
+  ];
+  return { query: `${grouped}\nSETTINGS ${settings.join(', ')}`, params: params.values };
+}
+
+interface Row {
+  is_total: number | string;
+  breakdown_value: string;
+  [column: string]: number | string | null;
+}
+
+const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
+
+// ClickHouse refusing a query for a limit of ours: the client's query is too heavy (or the
+// server too busy), not our fault.
+const LIMIT_ERRORS: Record<string, string> = {
+  TIMEOUT_EXCEEDED: 'took longer than the time limit',
+  MEMORY_LIMIT_EXCEEDED: 'needed more memory than allowed',
+  TOO_MANY_ROWS_OR_BYTES: 'read more data than allowed',
+};
+
+function stepsOf(spec: FunnelSpec, row: Row | undefined) {
+  const count = (k: number) => Number(row?.[`c${k}`] ?? 0);
+  return spec.steps.map((step, k) => {
+    const customers = count(k);
+    const previous = k === 0 ? customers : count(k - 1);
+    const median = k === 0 || customers === 0 ? null : row?.[`s${k}`];
+    return {
+      name: step.name,
+      customers,
+      conversion_from_start: count(0) === 0 ? 0 : round4(customers / count(0)),
+      conversion_from_previous: previous === 0 ? 0 : round4(customers / previous),
+      dropped_from_previous: previous - customers,
+      median_seconds_from_previous: median === null || median === undefined ? null : Number(median),
+    };
+  });
+}
+
+/** POST /v1/funnels/query: customers per step, as API.md counts them. */
+export async function queryFunnel(
+  client: ClickHouseClient,
+  spec: FunnelSpec,
+  limits: FunnelLimits = DEFAULT_FUNNEL_LIMITS,
+): Promise<FunnelResponse> {
+  const { query, params } = funnelSql(spec, limits);
+  let rows: Row[];
+  try {
+    rows = await (
+      await client.query({ query, query_params: params, format: 'JSONEachRow' })
+    ).json<Row>();
+  } catch (error) {
+    const type = (error as { type?: string }).type ?? '';
+    const reason = LIMIT_ERRORS[type];
+    if (!reason) throw error;
+    throw new TouchstreamError(
+      'query_limit_exceeded',
+      `The funnel query ${reason} (${limits.maxExecutionSeconds} s, ${limits.maxMemoryBytes / 2 ** 30} GiB); narrow the time range or retry later.`,
+      [],
+      5,
+    );
+  }
+  const total = rows.find((r) => Number(r.is_total) === 1);
+  const result: FunnelResponse = { steps: stepsOf(spec, total) };
+  if (spec.breakdown) {
+    result.breakdown = rows
+      .filter((r) => Number(r.is_total) === 0)
+      .map((r) => ({ value: r.breakdown_value, steps: stepsOf(spec, r) }));
+  }
+  return result;
+}

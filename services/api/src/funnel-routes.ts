@@ -1,0 +1,78 @@
+import {
+  type FunnelQuery,
+  funnelQuery,
+  funnelResponse,
+  parseDuration,
+  TouchstreamError,
+} from '@touchstream/contracts';
+import {
+  DEFAULT_FUNNEL_LIMITS,
+  type FunnelLimits,
+  type FunnelSpec,
+  getJourney,
+  queryFunnel,
+  type Store,
+} from '@touchstream/store';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+
+const DAY_MS = 86_400_000;
+/** Without `from`, the range is the week before `to`, as for drop-offs. */
+const DEFAULT_RANGE_MS = 7 * DAY_MS;
+
+/** The request resolved against the stored journeys: what the store runs. */
+async function specOf(store: Store, query: FunnelQuery, now: number): Promise<FunnelSpec> {
+  let steps: FunnelSpec['steps'];
+  let defaultWindow = DAY_MS;
+  if (query.journey !== undefined) {
+    const journey = await getJourney(store, query.journey);
+    if (!journey)
+      throw new TouchstreamError('not_found', `There is no journey "${query.journey}".`);
+    steps = journey.steps;
+    defaultWindow = (parseDuration(journey.step_timeout) ?? DAY_MS) * (journey.steps.length - 1);
+  } else {
+    // Unnamed steps are reported under their event type.
+    steps = (query.steps ?? []).map((s) => ({ ...s, name: s.name ?? s.event_type }));
+  }
+  const to = query.to ?? now;
+  const from = query.from ?? to - DEFAULT_RANGE_MS;
+  if (from >= to) {
+    throw new TouchstreamError('invalid_request', 'The body is invalid: one problem.', [
+      { path: query.from === undefined ? 'to' : 'from', message: 'from must be before to' },
+    ]);
+  }
+  const windowMs = query.window === undefined ? defaultWindow : (parseDuration(query.window) ?? 0);
+  const breakdown: FunnelSpec['breakdown'] =
+    query.breakdown === undefined
+      ? undefined
+      : query.breakdown === 'channel'
+        ? { by: 'channel' }
+        : { by: 'property', name: query.breakdown.slice('property:'.length) };
+  return { steps, from, to, windowMs, breakdown, filters: query.filters ?? [] };
+}
+
+export interface FunnelRoutesDeps {
+  store: Store;
+  limits?: FunnelLimits;
+  /** The wall clock, for the default range. */
+  now?: () => number;
+}
+
+/** Ad-hoc funnels over the stored events. */
+export function funnelRoutes(deps: FunnelRoutesDeps): FastifyPluginAsync {
+  const { store, limits = DEFAULT_FUNNEL_LIMITS, now = Date.now } = deps;
+  return async (instance) => {
+    const app = instance.withTypeProvider<ZodTypeProvider>();
+    app.post(
+      '/v1/funnels/query',
+      {
+        schema: {
+          summary: 'Customers at every step of a funnel, over the stored events',
+          body: funnelQuery,
+          response: { 200: funnelResponse },
+        },
+      },
+      async (request) => queryFunnel(store, await specOf(store, request.body, now()), limits),
+    );
+  };
+}
