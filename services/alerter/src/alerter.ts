@@ -19,6 +19,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { type Judgement, judge } from './judge.js';
 import { DEFAULT_DELIVERY, type DeliveryOptions, deliverNotice } from './notifier.js';
 import { nextState, OK, type RuleState } from './rule-state.js';
+import { evaluationOffsets } from './schedule.js';
 
 export interface AlerterDeps {
   store: Store;
@@ -280,24 +281,22 @@ export function buildAlerter(deps: AlerterDeps) {
     const [rules, journeys] = await Promise.all([listAlertRules(store), listJourneys(store)]);
     lastCycleAt = now();
     await forgetDeleted(rules);
+    const offsets = evaluationOffsets(rules.length, deps.intervalMs);
     rules.forEach((rule, i) => {
-      const timer = setTimeout(
-        () => {
-          timers.delete(timer);
-          // An evaluation still running (a slow query) is not doubled up.
-          if (abort.signal.aborted || evaluating.has(rule.id)) return;
-          evaluating.add(rule.id);
-          track(
-            evaluate(rule, journeys)
-              .catch((error) => {
-                evaluations.inc({ outcome: 'failed' });
-                logger.warn({ err: error, rule_id: rule.id }, 'alert_rule_evaluation_failed');
-              })
-              .finally(() => evaluating.delete(rule.id)),
-          );
-        },
-        Math.floor((i * deps.intervalMs) / rules.length),
-      );
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        // An evaluation still running (a slow query) is not doubled up.
+        if (abort.signal.aborted || evaluating.has(rule.id)) return;
+        evaluating.add(rule.id);
+        track(
+          evaluate(rule, journeys)
+            .catch((error) => {
+              evaluations.inc({ outcome: 'failed' });
+              logger.warn({ err: error, rule_id: rule.id }, 'alert_rule_evaluation_failed');
+            })
+            .finally(() => evaluating.delete(rule.id)),
+        );
+      }, offsets[i]);
       timers.add(timer);
     });
   };

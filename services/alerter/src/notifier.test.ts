@@ -1,0 +1,97 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AlertRecord } from '@touchstream/store';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { deliverNotice } from './notifier.js';
+
+const record = (url: string): AlertRecord => ({
+  id: 'paid-broken:1',
+  alert: {
+    rule_id: 'paid-broken',
+    journey: 'shop',
+    step: 'paid',
+    condition: 'no_events',
+    state: 'firing',
+    value: 0,
+    baseline: null,
+    started_at: new Date().toISOString(),
+    resolved_at: null,
+    message: 'No instance reached step "paid".',
+  },
+  webhookUrl: url,
+  firingNotice: 'pending',
+  resolvedNotice: 'none',
+});
+
+const options = (signal = new AbortController().signal) => ({
+  timeoutMs: 200,
+  retryForMs: 1_000,
+  minBackoffMs: 50,
+  maxBackoffMs: 100,
+  now: Date.now,
+  signal,
+  logger: pino({ level: 'silent' }),
+});
+
+/** A real receiver on 127.0.0.1 answering with what `answer` decides per request. */
+async function receiver(answer: (n: number) => number | 'hang') {
+  let requests = 0;
+  const server = createServer((request, response) => {
+    requests += 1;
+    const status = answer(requests);
+    request.resume();
+    if (status !== 'hang') request.on('end', () => response.writeHead(status).end());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  servers.push(server);
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    requests: () => requests,
+  };
+}
+
+const servers: Server[] = [];
+afterEach(() => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+describe('delivering a notice', () => {
+  it('retries a failing receiver with backoff until it answers', async () => {
+    const hook = await receiver((n) => (n < 3 ? 503 : 204));
+    const result = await deliverNotice(record(hook.url), 'firing', options());
+    expect(result).toEqual({ outcome: 'delivered', attempts: 3, httpStatus: 204, error: '' });
+  });
+
+  it('gives up on a receiver that refuses the request, without retrying', async () => {
+    const hook = await receiver(() => 404);
+    const result = await deliverNotice(record(hook.url), 'firing', options());
+    expect(result).toMatchObject({ outcome: 'failed', attempts: 1, httpStatus: 404 });
+    expect(hook.requests()).toBe(1);
+  });
+
+  it('times a hanging receiver out, and stops retrying when the time is up', async () => {
+    const hook = await receiver(() => 'hang');
+    const result = await deliverNotice(record(hook.url), 'firing', options());
+    expect(result.outcome).toBe('failed');
+    expect(result.attempts).toBeGreaterThan(1);
+    expect(result.error).toMatch(/timeout|aborted/i);
+  });
+
+  it('is interrupted by a stop, leaving the notice owed', async () => {
+    const hook = await receiver(() => 'hang');
+    const stop = new AbortController();
+    const delivering = deliverNotice(record(hook.url), 'firing', {
+      ...options(stop.signal),
+      timeoutMs: 5_000,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    stop.abort();
+    expect((await delivering).outcome).toBe('interrupted');
+  });
+});
