@@ -1,10 +1,14 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildAlerter } from '@touchstream/alerter';
+import pino from 'pino';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadJourneysFile } from '../../apps/cli/src/journeys-file.js';
 import type { Runtime } from '../../apps/cli/src/runtime.js';
 import { startTestRuntime } from '../support/runtime.js';
+import { eventually } from '../support/wait.js';
 
 const QUERY = { authorization: 'Bearer query-key' };
 
@@ -167,6 +171,29 @@ describe('alert rules API', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe('invalid_request');
     expect(bad.body.error.details[0].path).toBe('state');
+  });
+
+  it('runs an alerter that reports its health and stops idempotently', async () => {
+    const alerter = buildAlerter({
+      store: runtime.store,
+      logger: pino({ level: 'silent' }),
+      metrics: new Registry(),
+      intervalMs: 200,
+    });
+    expect(alerter.health().status).toBe('unhealthy');
+    await alerter.start();
+    await eventually(async () => expect(alerter.health()).toMatchObject({ status: 'ok' }));
+    await Promise.all([alerter.stop(), alerter.stop()]);
+    await alerter.stop();
+    expect(alerter.health().status).toBe('unhealthy');
+    expect(() =>
+      buildAlerter({
+        store: runtime.store,
+        logger: pino({ level: 'silent' }),
+        metrics: new Registry(),
+        intervalMs: 0,
+      }),
+    ).toThrow(/TOUCHSTREAM_ALERT_INTERVAL/);
   });
 
   it('needs a query key', async () => {

@@ -50,6 +50,10 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export function buildAlerter(deps: AlerterDeps) {
   const { store, logger } = deps;
+  // Zero would evaluate in a busy loop; the configuration accepts any duration.
+  if (!(deps.intervalMs >= 100)) {
+    throw new Error('TOUCHSTREAM_ALERT_INTERVAL: must be at least 100ms');
+  }
   const now = deps.now ?? Date.now;
   const delivery = { ...DEFAULT_DELIVERY, ...deps.delivery };
   const registers = [deps.metrics];

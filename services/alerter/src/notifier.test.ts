@@ -75,6 +75,12 @@ describe('delivering a notice', () => {
     expect(hook.requests()).toBe(1);
   });
 
+  it('does not follow a redirect: the hook moved, which retrying does not fix', async () => {
+    const hook = await receiver(() => 308);
+    const result = await deliverNotice(record(hook.url), 'firing', options());
+    expect(result).toMatchObject({ outcome: 'failed', attempts: 1, httpStatus: 308 });
+  });
+
   it('times a hanging receiver out, and stops retrying when the time is up', async () => {
     const hook = await receiver(() => 'hang');
     const result = await deliverNotice(record(hook.url), 'firing', options());

@@ -87,7 +87,8 @@ export async function deliverNotice(
         },
         body,
         signal: AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]),
-        redirect: 'error',
+        // A moved hook is the user's to fix: a redirect is reported as the answer it is.
+        redirect: 'manual',
       });
     } catch (error) {
       if (options.signal.aborted) throw new AbortError('the alerter is stopping');
