@@ -17,7 +17,7 @@ import { eventually } from '../support/wait.js';
 const HOUR = 3_600_000;
 // Short, so that the last instances are decided soon after the traffic stops; long enough
 // that no partition sits idle while the test is still sending.
-const IDLE = '4s';
+const IDLE = '8s';
 
 function dropoffsAt(address: string) {
   return async (from: number, to: number): Promise<DropoffResponse> => {

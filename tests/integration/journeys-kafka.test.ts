@@ -22,8 +22,8 @@ import { eventually } from '../support/wait.js';
 const HOUR = 3_600_000;
 // Longer than a rebalance takes, so no partition counts as idle while a processor takes
 // another's partitions over; short enough that the last instances are decided soon.
-const IDLE = '8s';
-const IDLE_MS = 8_000;
+const IDLE = '10s';
+const IDLE_MS = 10_000;
 
 function dropoffsAt(address: string) {
   return async (from: number, to: number): Promise<DropoffResponse> => {
