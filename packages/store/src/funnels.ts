@@ -137,29 +137,32 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   const filters = spec.filters.map((f) => filterSql(params, f));
   const breakdown = spec.breakdown ? breakdownSql(params, spec.breakdown) : `''`;
 
-  const levels: string[] = [
+  // Each level is a subquery of its own: as aliases in one SELECT, every level would be
+  // expanded into the next and planning grows exponentially with the number of steps.
+  const layers: string[] = [
     `arrayMap((ti, mi) -> if(bitTest(mi, 0) AND ti < ${toMs}, ti, -1), t, m) AS b0`,
   ];
   for (let k = 1; k < K; k++) {
     // p: b_{k-1} filled forward, shifted to the last event strictly earlier in time.
     const filled = `arrayFill(x -> x >= 0, b${k - 1})`;
     const before = `arrayFill((v, s) -> s, arrayShiftRight(${filled}, 1, -1), starts)`;
-    levels.push(
+    layers.push(
       `arrayMap((p, mi, ti) -> if(bitTest(mi, ${k}) AND p >= 0 AND ti - p <= ${windowMs}, p, -1), ${before}, m, t) AS b${k}`,
     );
   }
-  const depth = `multiIf(${Array.from({ length: K - 1 }, (_, i) => K - 1 - i)
-    .map((k) => `arrayExists(x -> x >= 0, b${k}), ${k}`)
-    .join(', ')}, 0) AS depth`;
+  layers.push(
+    `multiIf(${Array.from({ length: K - 1 }, (_, i) => K - 1 - i)
+      .map((k) => `arrayExists(x -> x >= 0, b${k}), ${k}`)
+      .join(', ')}, 0) AS depth`,
+  );
   // tau_k: the time of step k on the chosen chain, for k <= depth.
-  const taus: string[] = [];
   for (let k = K - 1; k >= 0; k--) {
     const first = `arrayMin(arrayFilter((ti, bi) -> bi >= 0, t, b${k}))`;
     const latestBefore =
       k === K - 1
         ? '-1'
         : `arrayMax(arrayFilter((ti, bi) -> bi >= 0 AND ti < tau${k + 1}, t, b${k}))`;
-    taus.push(`multiIf(depth = ${k}, ${first}, depth > ${k}, ${latestBefore}, -1) AS tau${k}`);
+    layers.push(`multiIf(depth = ${k}, ${first}, depth > ${k}, ${latestBefore}, -1) AS tau${k}`);
   }
 
   // One UInt64 per event, time in milliseconds above the 20 step bits: a plain array
@@ -168,9 +171,7 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   const firstEntry = spec.breakdown
     ? `, argMinIf(value, (timestamp, event_id), bitTest(mask, 0) AND timestamp < ${to}) AS breakdown_value`
     : `, '' AS breakdown_value`;
-  const perCustomer = `
-    SELECT breakdown_value, ${levels.join(',\n      ')}, ${depth}, ${taus.join(',\n      ')}
-    FROM (
+  let perCustomer = `
       SELECT arraySort(groupArray(${packed})) AS ev,
              arrayMap(e -> toInt64(bitShiftRight(e, ${STEP_BITS})), ev) AS t,
              arrayMap(e -> bitAnd(e, ${2 ** STEP_BITS - 1}), ev) AS m,
@@ -184,8 +185,8 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
       )
       WHERE mask != 0
       GROUP BY customer_id
-      HAVING countIf(bitTest(mask, 0) AND timestamp < ${to}) > 0
-    )`;
+      HAVING countIf(bitTest(mask, 0) AND timestamp < ${to}) > 0`;
+  for (const layer of layers) perCustomer = `SELECT *, ${layer} FROM (${perCustomer})`;
 
   const columns = [
     ...spec.steps.map((_, k) => `countIf(depth >= ${k}) AS c${k}`),
