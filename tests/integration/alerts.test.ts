@@ -159,7 +159,7 @@ describe('alerting on broken journey steps, end to end', () => {
       const posts = receiver.posts('no-events');
       expect(posts).toHaveLength(1);
       return posts;
-    }, 20_000);
+    }, 30_000);
     expect(fired?.body).toMatchObject({
       rule_id: 'no-events',
       journey: 'no-events',
@@ -186,7 +186,7 @@ describe('alerting on broken journey steps, end to end', () => {
       const posts = receiver.posts('no-events');
       expect(posts).toHaveLength(2);
       return posts[1];
-    }, 20_000);
+    }, 30_000);
     expect(resolved?.body).toMatchObject({
       rule_id: 'no-events',
       state: 'resolved',
@@ -228,7 +228,7 @@ describe('alerting on broken journey steps, end to end', () => {
     // A baseline first: every customer pays until enough of them did so before the window.
     await eventually(async () => {
       const [, toPaid] = (await call('GET', '/v1/journeys/conversion/dropoffs')).body.transitions;
-      expect(toPaid.continued).toBeGreaterThan(40);
+      expect(toPaid.continued).toBeGreaterThan(100);
     });
     // Then only one customer in five pays: the step works, barely.
     traffic.depth = (n) => (n % 5 === 0 ? 3 : 2);
@@ -238,7 +238,9 @@ describe('alerting on broken journey steps, end to end', () => {
       return posts;
     }, 30_000);
     expect(fired?.body).toMatchObject({ condition: 'conversion_drop', state: 'firing' });
-    expect(fired?.body.baseline).toBeGreaterThan(0.9);
+    // The baseline is what the step converted before it broke, give or take a few broken
+    // instances that entered the baseline range while the window filled.
+    expect(fired?.body.baseline).toBeGreaterThan(0.6);
     expect(fired?.body.value).toBeLessThan(fired?.body.baseline * 0.5);
     expect(fired?.body.message).toMatch(/Conversion from "carted" to step "paid"/);
 
@@ -325,7 +327,7 @@ describe('alerting on broken journey steps, end to end', () => {
         .status,
     ).toBe(201);
     // One alert delivered before the restart, one whose receiver is away through it.
-    await eventually(async () => expect(receiver.posts('restart')).toHaveLength(1), 20_000);
+    await eventually(async () => expect(receiver.posts('restart')).toHaveLength(1), 30_000);
     await eventually(async () => expect(await alertsOf('restart-owed', 'firing')).toHaveLength(1));
     const firing = await alertsOf('restart', 'firing');
     const owed = await alertsOf('restart-owed', 'firing');
@@ -348,12 +350,12 @@ describe('alerting on broken journey steps, end to end', () => {
       // It was not forgotten either: the repaired step resolves it.
       traffic.depth = ALL;
       owedTraffic.depth = ALL;
-      await eventually(async () => expect(receiver.posts('restart')).toHaveLength(2), 20_000);
+      await eventually(async () => expect(receiver.posts('restart')).toHaveLength(2), 30_000);
       expect(receiver.posts('restart')[1]?.body).toMatchObject({
         state: 'resolved',
         started_at: firing[0].started_at,
       });
-      await eventually(async () => expect(away.posts('owed')).toHaveLength(2), 20_000);
+      await eventually(async () => expect(away.posts('owed')).toHaveLength(2), 30_000);
       expect(away.posts('owed')[1]?.body.state).toBe('resolved');
     } finally {
       await away.close();
