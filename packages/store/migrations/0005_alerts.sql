@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS alerts
     started_at       DateTime64(3, 'UTC'),
     resolved_at      Nullable(DateTime64(3, 'UTC')),
     message          String,
+    firing_message   String DEFAULT '',
     webhook_url      String DEFAULT '',
     firing_notice    Enum8('none' = 0, 'pending' = 1, 'delivered' = 2, 'failed' = 3),
     resolved_notice  Enum8('none' = 0, 'pending' = 1, 'delivered' = 2, 'failed' = 3),

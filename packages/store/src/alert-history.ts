@@ -10,6 +10,8 @@ export interface AlertRecord {
   /** Rule and firing time: the same episode always has the same id. */
   id: string;
   alert: Alert;
+  /** The message the alert fired with; `alert.message` says why it resolved, once it has. */
+  firingMessage: string;
   webhookUrl: string;
   firingNotice: NoticeState;
   resolvedNotice: NoticeState;
@@ -44,6 +46,7 @@ export async function saveAlertRecord(client: ClickHouseClient, record: AlertRec
         started_at: toClickHouseTime(Date.parse(alert.started_at)),
         resolved_at: alert.resolved_at ? toClickHouseTime(Date.parse(alert.resolved_at)) : null,
         message: alert.message,
+        firing_message: record.firingMessage,
         webhook_url: record.webhookUrl,
         firing_notice: record.firingNotice,
         resolved_notice: record.resolvedNotice,
@@ -66,13 +69,15 @@ interface Row {
   started_at: string;
   resolved_at: string | null;
   message: string;
+  firing_message: string;
   webhook_url: string;
   firing_notice: NoticeState;
   resolved_notice: NoticeState;
 }
 
 const SELECT = `SELECT id, rule_id, journey, step, condition, state, value, baseline, started_at,
-                       resolved_at, message, webhook_url, firing_notice, resolved_notice
+                       resolved_at, message, firing_message, webhook_url, firing_notice,
+                       resolved_notice
                 FROM alerts FINAL`;
 
 function toRecord(row: Row): AlertRecord {
@@ -90,6 +95,7 @@ function toRecord(row: Row): AlertRecord {
       resolved_at: row.resolved_at ? fromClickHouseTime(row.resolved_at) : null,
       message: row.message,
     },
+    firingMessage: row.firing_message,
     webhookUrl: row.webhook_url,
     firingNotice: row.firing_notice,
     resolvedNotice: row.resolved_notice,

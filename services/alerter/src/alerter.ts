@@ -197,6 +197,7 @@ export function buildAlerter(deps: AlerterDeps) {
         resolved_at: null,
         message: judgement.message,
       },
+      firingMessage: judgement.message,
       webhookUrl: rule.webhook_url ?? '',
       firingNotice: rule.webhook_url ? 'pending' : 'none',
       resolvedNotice: 'none',

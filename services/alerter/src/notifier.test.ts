@@ -20,6 +20,7 @@ const record = (url: string): AlertRecord => ({
     resolved_at: null,
     message: 'No instance reached step "paid".',
   },
+  firingMessage: 'No instance reached step "paid".',
   webhookUrl: url,
   firingNotice: 'pending',
   resolvedNotice: 'none',
@@ -38,11 +39,16 @@ const options = (signal = new AbortController().signal) => ({
 /** A real receiver on 127.0.0.1 answering with what `answer` decides per request. */
 async function receiver(answer: (n: number) => number | 'hang') {
   let requests = 0;
+  const bodies: string[] = [];
   const server = createServer((request, response) => {
     requests += 1;
     const status = answer(requests);
-    request.resume();
-    if (status !== 'hang') request.on('end', () => response.writeHead(status).end());
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      bodies.push(Buffer.concat(chunks).toString('utf8'));
+      if (status !== 'hang') response.writeHead(status).end();
+    });
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -50,6 +56,7 @@ async function receiver(answer: (n: number) => number | 'hang') {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     requests: () => requests,
+    bodies: () => bodies.map((b) => JSON.parse(b)),
   };
 }
 
@@ -66,6 +73,30 @@ describe('delivering a notice', () => {
     const hook = await receiver((n) => (n < 3 ? 503 : 204));
     const result = await deliverNotice(record(hook.url), 'firing', options());
     expect(result).toEqual({ outcome: 'delivered', attempts: 3, httpStatus: 204, error: '' });
+  });
+
+  it('sends a late firing notice as the alert fired, even once it resolved', async () => {
+    const hook = await receiver(() => 200);
+    const fired = record(hook.url);
+    const resolved = {
+      ...fired,
+      alert: {
+        ...fired.alert,
+        state: 'resolved' as const,
+        resolved_at: new Date().toISOString(),
+        message: 'Resolved: 3 instances reached step "paid".',
+      },
+    };
+    await deliverNotice(resolved, 'firing', options());
+    await deliverNotice(resolved, 'resolved', options());
+    const [firing, done] = hook.bodies();
+    expect(firing).toMatchObject({
+      state: 'firing',
+      resolved_at: null,
+      message: fired.alert.message,
+    });
+    expect(done).toMatchObject({ state: 'resolved', message: resolved.alert.message });
+    expect(done.text).toContain('*RESOLVED*');
   });
 
   it('gives up on a receiver that refuses the request, without retrying', async () => {

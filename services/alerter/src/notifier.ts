@@ -58,7 +58,14 @@ export async function deliverNotice(
   },
 ): Promise<DeliveryResult> {
   const { alert } = record;
-  const body = JSON.stringify(noticeOf({ ...alert, state }));
+  // A firing notice sent late (its receiver was away) still says what fired, not what resolved.
+  const body = JSON.stringify(
+    noticeOf(
+      state === 'firing'
+        ? { ...alert, state, resolved_at: null, message: record.firingMessage }
+        : { ...alert, state },
+    ),
+  );
   const transitionAt = Date.parse(
     (state === 'resolved' ? alert.resolved_at : alert.started_at) ?? alert.started_at,
   );
