@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '@touchstream/config';
 import { createStore, migrate } from '@touchstream/store';
 import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
+import { registerFunnelCommand } from './funnel-command.js';
 import { SERVICE_NAMES, type ServiceName, startRuntime } from './runtime.js';
 import { FACTORIES } from './services.js';
 
@@ -88,5 +89,7 @@ program
         : `applied ${applied.map((m) => `${m.version} ${m.name}`).join(', ')}\n`,
     );
   });
+
+registerFunnelCommand(program);
 
 await program.parseAsync(process.argv);

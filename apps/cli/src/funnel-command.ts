@@ -1,0 +1,205 @@
+import {
+  eventType,
+  type FunnelResponse,
+  type funnelStepResult,
+  journeyId,
+  parseDuration,
+} from '@touchstream/contracts';
+import { type Command, InvalidArgumentError } from 'commander';
+import type { z } from 'zod';
+
+export interface FunnelOptions {
+  journey?: string;
+  steps?: string[];
+  window?: string;
+  from?: string;
+  to?: string;
+  breakdown?: string;
+  url: string;
+  key?: string;
+}
+
+function parseSteps(value: string): string[] {
+  const steps = value.split(',').map((s) => s.trim());
+  if (steps.length < 2 || steps.length > 20) {
+    throw new InvalidArgumentError('give 2 to 20 event types, separated by commas');
+  }
+  for (const step of steps) {
+    if (!eventType.safeParse(step).success) {
+      throw new InvalidArgumentError(`"${step}" is not an event type (a-z, 0-9, _ . : -)`);
+    }
+  }
+  return steps;
+}
+
+function parseJourney(value: string): string {
+  if (!journeyId.safeParse(value).success) {
+    throw new InvalidArgumentError('a journey id is 1-64 chars of a-z, 0-9, _ -');
+  }
+  return value;
+}
+
+function parseWindow(value: string): string {
+  if (!((parseDuration(value) ?? 0) > 0)) {
+    throw new InvalidArgumentError('give a duration such as 30m, 1h or 7d');
+  }
+  return value;
+}
+
+/** An instant: ISO 8601 with a zone, or a duration meaning that long before now. */
+export function parseInstant(value: string, now = Date.now()): string {
+  const ago = parseDuration(value);
+  if (ago !== undefined) return new Date(now - ago).toISOString();
+  if (/(?:Z|[+-]\d{2}:?\d{2})$/.test(value) && !Number.isNaN(Date.parse(value))) {
+    return new Date(Date.parse(value)).toISOString();
+  }
+  throw new InvalidArgumentError(
+    'give an ISO 8601 time with a zone (2026-10-01T00:00:00Z) or a duration ago (7d)',
+  );
+}
+
+function parseUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return value.replace(/\/+$/, '');
+  } catch {}
+  throw new InvalidArgumentError('give an http(s) URL such as http://127.0.0.1:3000');
+}
+
+/** The request body of POST /v1/funnels/query for these options. */
+export function funnelRequest(options: FunnelOptions): Record<string, unknown> {
+  return {
+    ...(options.journey ? { journey: options.journey } : {}),
+    ...(options.steps ? { steps: options.steps.map((event_type) => ({ event_type })) } : {}),
+    ...(options.window ? { window: options.window } : {}),
+    ...(options.from ? { from: options.from } : {}),
+    ...(options.to ? { to: options.to } : {}),
+    ...(options.breakdown ? { breakdown: options.breakdown } : {}),
+  };
+}
+
+type StepResult = z.infer<typeof funnelStepResult>;
+
+const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+function seconds(value: number | null): string {
+  if (value === null) return '-';
+  if (value < 60) return `${Number(value.toFixed(1))}s`;
+  if (value < 3600) return `${Math.floor(value / 60)}m ${Math.round(value % 60)}s`;
+  return `${Math.floor(value / 3600)}h ${Math.round((value % 3600) / 60)}m`;
+}
+
+function stepTable(steps: StepResult[]): string {
+  const header = ['step', 'customers', 'of start', 'of previous', 'dropped', 'median time'];
+  const rows = steps.map((s, k) => [
+    `${k + 1}. ${s.name}`,
+    String(s.customers),
+    percent(s.conversion_from_start),
+    k === 0 ? '' : percent(s.conversion_from_previous),
+    k === 0 ? '' : String(s.dropped_from_previous),
+    k === 0 ? '' : seconds(s.median_seconds_from_previous),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  // Names left-aligned, numbers right-aligned.
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The funnel as the terminal shows it: one table, and one per breakdown value. */
+export function formatFunnel(response: FunnelResponse): string {
+  const parts = [stepTable(response.steps)];
+  for (const group of response.breakdown ?? []) {
+    parts.push(`\n${group.value === '' ? '(none)' : group.value}\n${stepTable(group.steps)}`);
+  }
+  return `${parts.join('\n')}\n`;
+}
+
+/** A failed call as one clear sentence. */
+function describeFailure(url: string, error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code === 'ECONNREFUSED')
+    return `cannot reach ${url}: connection refused (is it running?)`;
+  if (cause?.code === 'ENOTFOUND') return `cannot reach ${url}: unknown host`;
+  if ((error as Error).name === 'TimeoutError') return `${url} did not answer within 60 s`;
+  return `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`;
+}
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+/** Runs the query; returns the exit code. */
+export async function runFunnel(options: FunnelOptions, io: Io): Promise<number> {
+  let response: Response;
+  try {
+    response = await fetch(`${options.url}/v1/funnels/query`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
+      },
+      body: JSON.stringify(funnelRequest(options)),
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (error) {
+    io.err(`touchstream: ${describeFailure(options.url, error)}\n`);
+    return 1;
+  }
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    io.err(`touchstream: ${options.url} answered ${response.status} with something not JSON\n`);
+    return 1;
+  }
+  if (!response.ok) {
+    const error = (body as { error?: { code: string; message: string; details?: unknown[] } })
+      .error;
+    const details = (error?.details ?? []) as { path?: string; message?: string }[];
+    io.err(
+      `touchstream: ${response.status} ${error?.code ?? 'error'}: ${error?.message ?? text}\n${details
+        .map((d) => `  ${d.path ? `${d.path}: ` : ''}${d.message ?? ''}\n`)
+        .join('')}`,
+    );
+    return 1;
+  }
+  io.out(formatFunnel(body as FunnelResponse));
+  return 0;
+}
+
+export function registerFunnelCommand(program: Command) {
+  program
+    .command('funnel')
+    .description('print a funnel of a running instance: customers at every step')
+    .option('--journey <id>', 'the steps of this journey (and its window)', parseJourney)
+    .option('--steps <types>', 'event types, in order, separated by commas', parseSteps)
+    .option(
+      '--window <duration>',
+      "time from entry to the last step (default: the journey's, else 1d)",
+      parseWindow,
+    )
+    .option('--from <time>', 'entries from (ISO 8601, or a duration ago such as 7d)', (v) =>
+      parseInstant(v),
+    )
+    .option('--to <time>', 'entries before (ISO 8601, or a duration ago; default now)', (v) =>
+      parseInstant(v),
+    )
+    .option('--breakdown <by>', 'channel or property:<name>')
+    .option('--url <url>', 'the instance', parseUrl, 'http://127.0.0.1:3000')
+    .option('--key <key>', 'a query key, when the instance has keys')
+    .action(async (options: FunnelOptions, command: Command) => {
+      if ((options.journey === undefined) === (options.steps === undefined)) {
+        command.error('touchstream: give either --journey <id> or --steps a,b,c');
+      }
+      process.exitCode = await runFunnel(options, {
+        out: (t) => process.stdout.write(t),
+        err: (t) => process.stderr.write(t),
+      });
+    });
+}
