@@ -40,6 +40,23 @@ interface Pending {
   seq: number;
 }
 
+/**
+ * A customer's state, copied so the caller's copy and the engine's never share an object.
+ * Written out: `structuredClone` costs more than the rest of the engine per event.
+ */
+function copyCustomer(state: CustomerState): CustomerState {
+  const instances: Record<string, InstanceState> = {};
+  for (const [journey, instance] of Object.entries(state.instances)) {
+    instances[journey] = { ...instance };
+  }
+  return {
+    customer: state.customer,
+    instances,
+    recent: [...state.recent],
+    lastEventTime: state.lastEventTime,
+  };
+}
+
 const byTimeThenArrival = (a: Pending, b: Pending) =>
   a.event.timestamp - b.event.timestamp || a.seq - b.seq;
 
@@ -143,7 +160,7 @@ export class PartitionEngine {
   takeChanges(): PartitionChanges {
     const upserts = [...this.changed].flatMap((id) => {
       const state = this.customers.get(id);
-      return state ? [structuredClone(state)] : [];
+      return state ? [copyCustomer(state)] : [];
     });
     const deletes = [...this.forgotten].filter((id) => !this.customers.has(id));
     this.changed.clear();
@@ -172,7 +189,7 @@ export class PartitionEngine {
     this.maxEventTime = meta.maxEventTime;
     for (const event of meta.pending) this.pending.push({ event, seq: this.seq++ });
     for (const state of customers) {
-      const copy = structuredClone(state);
+      const copy = copyCustomer(state);
       this.customers.set(copy.customer, copy);
       this.forgettable.push({ at: copy.lastEventTime + this.retentionMs, customer: copy.customer });
       for (const [journey, instance] of Object.entries(copy.instances)) {
