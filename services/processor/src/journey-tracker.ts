@@ -71,6 +71,8 @@ export class JourneyTracker {
   private readonly now: () => number;
   private readonly factsWritten: Counter;
   private timer: NodeJS.Timeout | undefined;
+  /** The idle tick in progress: stop waits for it, so the store is not closed under it. */
+  private ticking: Promise<void> | undefined;
 
   constructor(private readonly deps: JourneyTrackerDeps) {
     this.now = deps.now ?? Date.now;
@@ -86,12 +88,18 @@ export class JourneyTracker {
   start() {
     const every = Math.max(50, Math.min(1_000, this.deps.idleWatermarkMs / 4));
     this.timer = setInterval(() => {
-      this.tick().catch((error) => this.deps.logger.warn({ err: error }, 'idle_tick_failed'));
+      if (this.ticking) return;
+      this.ticking = this.tick()
+        .catch((error) => this.deps.logger.warn({ err: error }, 'idle_tick_failed'))
+        .finally(() => {
+          this.ticking = undefined;
+        });
     }, every);
   }
 
-  stop() {
+  async stop() {
     clearInterval(this.timer);
+    await this.ticking;
   }
 
   /** Forgets the state of partitions this member no longer owns. */

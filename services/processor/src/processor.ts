@@ -193,7 +193,7 @@ export function buildProcessor(deps: ProcessorDeps) {
     stop() {
       stopping ??= (async () => {
         await Promise.all(consumers.map((c) => c.stop()));
-        tracker.stop();
+        await tracker.stop();
         await writer.close();
         logger.info('processor_stopped');
       })();
