@@ -1,8 +1,13 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildServer } from '@touchstream/http';
+import { DEFAULT_FUNNEL_LIMITS } from '@touchstream/store';
+import pino from 'pino';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../apps/cli/src/runtime.js';
+import { funnelRoutes } from '../../services/api/src/funnel-routes.js';
 import { ingest, queryFunnel } from '../support/funnel-client.js';
 import { startTestRuntime } from '../support/runtime.js';
 
@@ -269,6 +274,48 @@ describe('POST /v1/funnels/query', () => {
     });
     expect(status).toBe(200);
     expect(body.steps[0].customers).toBe(0);
+  });
+
+  it('answers a query over its time limit with 503 and the error object, not a 500', async () => {
+    // Enough rows that the engine checks its clock while reading them.
+    await runtime.store.command({
+      query: `INSERT INTO events (event_id, customer_id, type, channel, timestamp, properties)
+              SELECT concat('load-', toString(number)), concat('load-', toString(number % 50000)),
+                     ['view', 'cart'][number % 2 + 1], 'web',
+                     toDateTime64('2026-10-01 12:00:00', 3, 'UTC') + toIntervalMillisecond(number),
+                     '{}'
+              FROM numbers(500000)`,
+    });
+    const app = await buildServer({
+      config: { auth: { ingestKeys: [], queryKeys: [] } },
+      logger: pino({ level: 'silent' }),
+      metrics: new Registry(),
+      readiness: {},
+      routes: [
+        funnelRoutes({
+          store: runtime.store,
+          limits: { ...DEFAULT_FUNNEL_LIMITS, maxExecutionSeconds: 0.001 },
+        }),
+      ],
+    });
+    try {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/funnels/query',
+        payload: { steps: [{ event_type: 'view' }, { event_type: 'cart' }], ...RANGE },
+      });
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['retry-after']).toBe('5');
+      expect(response.json()).toEqual({
+        error: {
+          code: 'query_limit_exceeded',
+          message: expect.stringContaining('time limit'),
+          details: [],
+        },
+      });
+    } finally {
+      await app.close();
+    }
   });
 
   it('lists every endpoint in /openapi.json and serves /docs, without a key', async () => {

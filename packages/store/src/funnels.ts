@@ -157,11 +157,10 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   );
   // tau_k: the time of step k on the chosen chain, for k <= depth.
   for (let k = K - 1; k >= 0; k--) {
-    const first = `arrayMin(arrayFilter((ti, bi) -> bi >= 0, t, b${k}))`;
+    // t is sorted: the first match is the earliest, the last the latest.
+    const first = `arrayFirst((ti, bi) -> bi >= 0, t, b${k})`;
     const latestBefore =
-      k === K - 1
-        ? '-1'
-        : `arrayMax(arrayFilter((ti, bi) -> bi >= 0 AND ti < tau${k + 1}, t, b${k}))`;
+      k === K - 1 ? '-1' : `arrayLast((ti, bi) -> bi >= 0 AND ti < tau${k + 1}, t, b${k})`;
     layers.push(`multiIf(depth = ${k}, ${first}, depth > ${k}, ${latestBefore}, -1) AS tau${k}`);
   }
 
