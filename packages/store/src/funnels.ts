@@ -114,7 +114,7 @@ function breakdownSql(params: Params, breakdown: NonNullable<FunnelSpec['breakdo
  * reached, so the chains are computed per customer with array functions, in linear time:
  *
  * b_k[i] is, for event i matching step k, the latest entry from which steps 0..k can be
- * done in order ending at event i (or -1). The latest entry is the best one to continue
+ * done in order ending at event i (or 0). The latest entry is the best one to continue
  * from (the window counts from the entry), and it is the running maximum of b_{k-1} over
  * strictly earlier events, which is a forward fill since b values only grow along time.
  *
@@ -124,9 +124,14 @@ function breakdownSql(params: Params, breakdown: NonNullable<FunnelSpec['breakdo
 export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNEL_LIMITS) {
   const params = new Params();
   const K = spec.steps.length;
-  const toMs = params.bind('Int64', spec.to);
+  // Times are milliseconds after `from`, plus one so that 0 can mean "no chain": 32 bits
+  // when the range and window allow (half the memory for every array pass), else 64.
+  const span = spec.to - spec.from + spec.windowMs + 1;
+  const time = span < 2 ** 32 - 1 ? 'UInt32' : 'UInt64';
+  const fromMs = params.bind('Int64', spec.from);
+  const toRel = params.bind(time, spec.to - spec.from + 1);
   const to = params.bind('DateTime64(3)', toClickHouseTime(spec.to));
-  const windowMs = params.bind('Int64', spec.windowMs);
+  const windowMs = params.bind(time, spec.windowMs);
   const from = params.bind('DateTime64(3)', toClickHouseTime(spec.from));
   // Entries are before `to`; their later steps at most `window` after them.
   const until = params.bind('DateTime64(3)', toClickHouseTime(spec.to + spec.windowMs));
@@ -140,41 +145,41 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   // Each level is a subquery of its own: as aliases in one SELECT, every level would be
   // expanded into the next and planning grows exponentially with the number of steps.
   const layers: string[] = [
-    `arrayMap((ti, mi) -> if(bitTest(mi, 0) AND ti < ${toMs}, ti, -1), t, m) AS b0`,
+    `arrayMap((ti, mi) -> if(bitTest(mi, 0) AND ti < ${toRel}, ti, 0), t, m) AS b0`,
   ];
   for (let k = 1; k < K; k++) {
     // p: b_{k-1} filled forward, shifted to the last event strictly earlier in time.
-    const filled = `arrayFill(x -> x >= 0, b${k - 1})`;
-    const before = `arrayFill((v, s) -> s, arrayShiftRight(${filled}, 1, -1), starts)`;
+    const filled = `arrayFill(x -> x > 0, b${k - 1})`;
+    const before = `arrayFill((v, s) -> s, arrayShiftRight(${filled}, 1), starts)`;
     layers.push(
-      `arrayMap((p, mi, ti) -> if(bitTest(mi, ${k}) AND p >= 0 AND ti - p <= ${windowMs}, p, -1), ${before}, m, t) AS b${k}`,
+      `arrayMap((p, mi, ti) -> if(bitTest(mi, ${k}) AND p > 0 AND ti - p <= ${windowMs}, p, 0), ${before}, m, t) AS b${k}`,
     );
   }
   layers.push(
     `multiIf(${Array.from({ length: K - 1 }, (_, i) => K - 1 - i)
-      .map((k) => `arrayExists(x -> x >= 0, b${k}), ${k}`)
+      .map((k) => `arrayExists(x -> x > 0, b${k}), ${k}`)
       .join(', ')}, 0) AS depth`,
   );
   // tau_k: the time of step k on the chosen chain, for k <= depth.
   for (let k = K - 1; k >= 0; k--) {
     // t is sorted: the first match is the earliest, the last the latest.
-    const first = `arrayFirst((ti, bi) -> bi >= 0, t, b${k})`;
+    const first = `arrayFirst((ti, bi) -> bi > 0, t, b${k})`;
     const latestBefore =
-      k === K - 1 ? '-1' : `arrayLast((ti, bi) -> bi >= 0 AND ti < tau${k + 1}, t, b${k})`;
-    layers.push(`multiIf(depth = ${k}, ${first}, depth > ${k}, ${latestBefore}, -1) AS tau${k}`);
+      k === K - 1 ? '0' : `arrayLast((ti, bi) -> bi > 0 AND ti < tau${k + 1}, t, b${k})`;
+    layers.push(`multiIf(depth = ${k}, ${first}, depth > ${k}, ${latestBefore}, 0) AS tau${k}`);
   }
 
   // One UInt64 per event, time in milliseconds above the 20 step bits: a plain array
   // sorts by time and is far cheaper to collect than an array of tuples.
-  const packed = `bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp)), ${STEP_BITS}) + mask`;
+  const packed = `bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - ${fromMs}), ${STEP_BITS}) + mask`;
   const firstEntry = spec.breakdown
     ? `, argMinIf(value, (timestamp, event_id), bitTest(mask, 0) AND timestamp < ${to}) AS breakdown_value`
     : `, '' AS breakdown_value`;
   let perCustomer = `
       SELECT arraySort(groupArray(${packed})) AS ev,
-             arrayMap(e -> toInt64(bitShiftRight(e, ${STEP_BITS})), ev) AS t,
+             arrayMap(e -> to${time}(bitShiftRight(e, ${STEP_BITS}) + 1), ev) AS t,
              arrayMap(e -> bitAnd(e, ${2 ** STEP_BITS - 1}), ev) AS m,
-             arrayMap((a, b) -> a != b, t, arrayShiftRight(t, 1, toInt64(-1))) AS starts
+             arrayMap((a, b) -> a != b, t, arrayShiftRight(t, 1)) AS starts
              ${firstEntry}
       FROM (
         SELECT customer_id, timestamp, event_id, toUInt32(${mask}) AS mask, ${breakdown} AS value
@@ -193,7 +198,7 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
       .slice(1)
       .map(
         (_, i) =>
-          `quantileExactInclusiveIf(0.5)((tau${i + 1} - tau${i}) / 1000, depth >= ${i + 1}) AS s${i + 1}`,
+          `quantileExactInclusiveIf(0.5)((toInt64(tau${i + 1}) - tau${i}) / 1000, depth >= ${i + 1}) AS s${i + 1}`,
       ),
   ];
   const grouped = spec.breakdown
