@@ -133,6 +133,8 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   const to = params.bind('DateTime64(3)', toClickHouseTime(spec.to));
   const windowMs = params.bind(time, spec.windowMs);
   const from = params.bind('DateTime64(3)', toClickHouseTime(spec.from));
+  // The narrowest mask that holds a bit per step.
+  const maskType = K <= 8 ? 'toUInt8' : K <= 16 ? 'toUInt16' : 'toUInt32';
   // Entries are before `to`; their later steps at most `window` after them.
   const until = params.bind('DateTime64(3)', toClickHouseTime(spec.to + spec.windowMs));
   const types = params.bind('Array(String)', [...new Set(spec.steps.map((s) => s.event_type))]);
@@ -178,7 +180,7 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   let perCustomer = `
       SELECT arraySort(groupArray(${packed})) AS ev,
              arrayMap(e -> to${time}(bitShiftRight(e, ${STEP_BITS}) + 1), ev) AS t,
-             arrayMap(e -> bitAnd(e, ${2 ** STEP_BITS - 1}), ev) AS m,
+             arrayMap(e -> ${maskType}(bitAnd(e, ${2 ** STEP_BITS - 1})), ev) AS m,
              arrayMap((a, b) -> a != b, t, arrayShiftRight(t, 1)) AS starts
              ${firstEntry}
       FROM (
