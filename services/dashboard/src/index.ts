@@ -1,0 +1,1 @@
+export { buildDashboard, type DashboardDeps, DEFAULT_ASSETS_DIR } from './dashboard.js';

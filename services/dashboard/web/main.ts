@@ -1,0 +1,185 @@
+import './style.css';
+import type { Journey } from '@touchstream/contracts';
+import { buildApiClient } from './api.js';
+import { buildCharts, channelColours } from './charts.js';
+import { byId, h } from './dom.js';
+import { formatCount, formatRate, ratio } from './format.js';
+import { renderAlertsTable, renderDropoffTable, renderFunnelTable } from './tables.js';
+import { fromLocalInput, lastPeriod, slices, type TimeRange, toLocalInput } from './time-range.js';
+
+const WEEK = 7 * 86_400_000;
+// Slices of the conversion chart: one drop-offs request each, so a handful.
+const TIME_SLICES = 6;
+
+const form = byId<HTMLFormElement>('controls');
+const journeySelect = byId<HTMLSelectElement>('journey');
+const fromInput = byId<HTMLInputElement>('from');
+const toInput = byId<HTMLInputElement>('to');
+const status = byId<HTMLParagraphElement>('status');
+const content = byId<HTMLElement>('content');
+const keyDialog = byId<HTMLDialogElement>('key-dialog');
+const keyForm = byId<HTMLFormElement>('key-form');
+const keyInput = byId<HTMLInputElement>('key-input');
+const testId = (id: string) => {
+  const element = document.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+  if (!element) throw new Error(`The page has no ${id}`);
+  return element;
+};
+
+const api = buildApiClient({
+  askKey: (reason) =>
+    new Promise((resolve) => {
+      byId('key-reason').textContent = reason;
+      keyInput.value = '';
+      keyForm.onsubmit = (event) => {
+        event.preventDefault();
+        const key = keyInput.value.trim();
+        if (!key) return;
+        keyDialog.close();
+        resolve(key);
+      };
+      keyDialog.showModal();
+    }),
+});
+
+const charts = buildCharts({
+  funnel: byId('funnel-chart'),
+  time: byId('time-chart'),
+  channel: byId('channel-chart'),
+  flow: byId('flow-chart'),
+});
+
+/** The status line; once figures are drawn it also names what they are of. */
+function setStatus(
+  text: string,
+  kind: 'info' | 'error' | 'done' = 'info',
+  shown?: { journey: string; range: TimeRange },
+) {
+  status.textContent = text;
+  status.dataset.kind = kind;
+  status.dataset.journey = shown?.journey ?? '';
+  status.dataset.from = shown ? new Date(shown.range.from).toISOString() : '';
+  status.dataset.to = shown ? new Date(shown.range.to).toISOString() : '';
+}
+
+function currentRange(): TimeRange | undefined {
+  const from = fromLocalInput(fromInput.value);
+  const to = fromLocalInput(toInput.value);
+  return from !== undefined && to !== undefined && from < to ? { from, to } : undefined;
+}
+
+function showRange(range: TimeRange) {
+  fromInput.value = toLocalInput(range.from);
+  toInput.value = toLocalInput(range.to);
+}
+
+/** The choice lives in the address, so a view can be bookmarked and shared. */
+function remember(journey: string, range: TimeRange) {
+  const params = new URLSearchParams({
+    journey,
+    from: new Date(range.from).toISOString(),
+    to: new Date(range.to).toISOString(),
+  });
+  history.replaceState(null, '', `?${params}`);
+}
+
+// A newer request makes an older one's answers stale: only the latest one draws.
+let generation = 0;
+
+async function refresh() {
+  const journey = journeySelect.value;
+  const range = currentRange();
+  if (!journey) return;
+  if (!range) {
+    setStatus('Choose a range whose start is before its end.', 'error');
+    return;
+  }
+  remember(journey, range);
+  const mine = ++generation;
+  setStatus('Loading…');
+  try {
+    const [funnel, dropoffs, alerts, points] = await Promise.all([
+      api.funnel(journey, range.from, range.to),
+      api.dropoffs(journey, range.from, range.to),
+      api.alerts(),
+      Promise.all(
+        slices(range, TIME_SLICES).map(async (slice) => {
+          const answer = await api.dropoffs(journey, slice.from, slice.to);
+          return { ...slice, entered: answer.entered, completed: answer.completed };
+        }),
+      ),
+    ]);
+    if (mine !== generation) return;
+    content.hidden = false;
+    testId('summary-entered').textContent = formatCount(dropoffs.entered);
+    testId('summary-completed').textContent = formatCount(dropoffs.completed);
+    testId('summary-conversion').textContent = formatRate(
+      ratio(dropoffs.completed, dropoffs.entered),
+    );
+    const firing = alerts.filter((a) => a.state === 'firing').length;
+    const firingCard = testId('summary-firing');
+    firingCard.textContent = formatCount(firing);
+    firingCard.classList.toggle('alarm', firing > 0);
+
+    renderFunnelTable(byId('funnel-table'), funnel);
+    renderDropoffTable(byId('dropoff-table'), dropoffs);
+    renderAlertsTable(byId('alerts-table'), alerts);
+    const colours = channelColours(dropoffs);
+    charts.funnel(funnel);
+    charts.time(points);
+    charts.channels(dropoffs, colours);
+    charts.flow(dropoffs, colours);
+    setStatus(
+      `${journeyLabel(journey)}: ${new Date(range.from).toLocaleString()} – ${new Date(range.to).toLocaleString()}`,
+      'done',
+      { journey, range },
+    );
+  } catch (error) {
+    if (mine === generation) setStatus(`Could not load: ${(error as Error).message}`, 'error');
+  }
+}
+
+let journeys: Journey[] = [];
+const journeyLabel = (id: string) => journeys.find((j) => j.id === id)?.name ?? id;
+
+async function start() {
+  const params = new URLSearchParams(location.search);
+  const asked = {
+    journey: params.get('journey'),
+    from: Date.parse(params.get('from') ?? ''),
+    to: Date.parse(params.get('to') ?? ''),
+  };
+  showRange(Number.isNaN(asked.from) || Number.isNaN(asked.to) ? lastPeriod(WEEK) : asked);
+  setStatus('Loading journeys…');
+  try {
+    journeys = await api.journeys();
+  } catch (error) {
+    setStatus(`Could not load journeys: ${(error as Error).message}`, 'error');
+    return;
+  }
+  if (journeys.length === 0) {
+    setStatus('No journeys yet: define one with PUT /v1/journeys/{id} (see /docs).', 'info');
+    return;
+  }
+  journeySelect.replaceChildren(
+    ...journeys.map((j) => h('option', { value: j.id }, `${j.name} (${j.id})`)),
+  );
+  if (asked.journey && journeys.some((j) => j.id === asked.journey)) {
+    journeySelect.value = asked.journey;
+  }
+  await refresh();
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  void refresh();
+});
+journeySelect.addEventListener('change', () => void refresh());
+for (const button of document.querySelectorAll<HTMLButtonElement>('[data-preset]')) {
+  button.addEventListener('click', () => {
+    showRange(lastPeriod(Number(button.dataset.preset)));
+    void refresh();
+  });
+}
+
+void start();
