@@ -64,14 +64,16 @@ export function buildCharts(elements: {
               // Step order, not size order: a later step can never be wider anyway.
               sort: 'none',
               left: 10,
-              right: 10,
+              // Room for the labels: the last steps are too narrow to hold theirs.
+              right: 160,
               top: 10,
               bottom: 10,
               minSize: '4%',
               gap: 3,
+              labelLine: { length: 12 },
               label: {
-                position: 'inside',
-                color: '#fff',
+                position: 'right',
+                color: TEXT.color,
                 formatter: (p: { name: string; value: number }) =>
                   `${p.name}  ${formatCount(p.value)}  (${formatRate(ratio(p.value, first))})`,
               },
@@ -148,8 +150,17 @@ export function buildCharts(elements: {
             },
           },
           legend: { top: 0 },
-          grid: { left: 50, right: 10, top: 36, bottom: 30 },
-          xAxis: { type: 'category', data: labels },
+          grid: { left: 50, right: 10, top: 36, bottom: 40 },
+          xAxis: {
+            type: 'category',
+            data: labels,
+            // Every transition named, on two lines, rather than every other one hidden.
+            axisLabel: {
+              interval: 0,
+              lineHeight: 14,
+              formatter: (label: string) => label.replace(' → ', ' →\n'),
+            },
+          },
           yAxis: {
             type: 'value',
             min: 0,
@@ -186,7 +197,7 @@ export function buildCharts(elements: {
             {
               type: 'sankey',
               left: 10,
-              right: 110,
+              right: 140,
               top: 10,
               bottom: 10,
               nodeGap: 10,
