@@ -1,0 +1,442 @@
+import { parseDuration } from '@touchstream/contracts';
+import {
+  type ClientStats,
+  createTouchstreamClient,
+  type DeliveryError,
+  type TouchstreamClient,
+} from '@touchstream/sdk';
+import { type Command, InvalidArgumentError } from 'commander';
+import {
+  type BrokenStep,
+  breakableSteps,
+  CHANNELS,
+  type Channel,
+  findStep,
+} from './simulate/journeys.js';
+import {
+  createProgressWriter,
+  type ProgressOutput,
+  progressLine,
+  totalStats,
+} from './simulate/progress.js';
+import { seededRandom } from './simulate/random.js';
+import {
+  DEFAULT_PROBABILITIES,
+  nextEvent,
+  type Session,
+  type StepProbabilities,
+  startSession,
+} from './simulate/shopper.js';
+
+export interface SimulationOptions {
+  /** Base URL of a running instance. */
+  url: string;
+  /** An ingest key, when the instance has keys. */
+  key?: string;
+  /** Events per second, all channels together. */
+  rate: number;
+  /** Customers shopping at the same time (each one event per tick at most). */
+  customers: number;
+  /** How long to run; Infinity until the signal aborts. */
+  durationMs: number;
+  /** A step name or event type of the sample journeys that stops working. */
+  breakStep?: string;
+  /** How long after the start the step breaks (default at once). */
+  breakAfterMs?: number;
+  seed?: number;
+  probabilities?: Partial<StepProbabilities>;
+  /** Prefix of customer ids, so runs can be told apart. Default `sim-<random>`. */
+  customerPrefix?: string;
+  progressIntervalMs?: number;
+  /** Passed to each producer's client. */
+  flushIntervalMs?: number;
+}
+
+export interface SimulationSummary {
+  elapsedMs: number;
+  /** All producers together. */
+  totals: ClientStats;
+  byChannel: Record<Channel, ClientStats>;
+  /** Events generated, by type. */
+  byType: Record<string, number>;
+  sessions: { started: number; completed: number; left: number; failed: number };
+  broken?: { journey: string; step: string; eventType: string; from: string };
+}
+
+export class SimulationError extends Error {
+  override readonly name = 'SimulationError';
+}
+
+/** A scheduling turn; a customer takes at most one action per turn. */
+const TICK_MS = 100;
+const MAX_RATE_PER_CUSTOMER = 1000 / TICK_MS;
+
+function describeFailure(url: string, error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code === 'ECONNREFUSED')
+    return `cannot reach ${url}: connection refused (is it running?)`;
+  if (cause?.code === 'ENOTFOUND') return `cannot reach ${url}: unknown host`;
+  return `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+
+/**
+ * Runs one producer per channel (web, mobile, store, call centre, e-mail), each with its
+ * own SDK client as separate channel services would, fed by simulated customers walking
+ * the sample journeys across channels in real time. Resolves with the counts once every
+ * producer has flushed; rejects when the instance cannot be reached or refuses the key.
+ */
+export async function runSimulation(
+  options: SimulationOptions,
+  io: { signal?: AbortSignal; output: ProgressOutput },
+): Promise<SimulationSummary> {
+  const url = options.url.replace(/\/+$/, '');
+  const p: StepProbabilities = { ...DEFAULT_PROBABILITIES, ...options.probabilities };
+  const rnd = seededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 31));
+  const prefix = options.customerPrefix ?? `sim-${Math.floor(rnd.next() * 36 ** 6).toString(36)}`;
+  const broken: BrokenStep | undefined =
+    options.breakStep === undefined ? undefined : findStep(options.breakStep);
+  if (options.breakStep !== undefined && !broken) {
+    throw new SimulationError(
+      `--break-step: no step "${options.breakStep}" (one of ${breakableSteps().join(', ')})`,
+    );
+  }
+
+  // One look before producing, so a wrong URL is one clear sentence, not endless retries.
+  try {
+    const health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10_000) });
+    await health.body?.cancel();
+  } catch (error) {
+    throw new SimulationError(describeFailure(url, error));
+  }
+
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  io.signal?.addEventListener('abort', onAbort);
+  if (io.signal?.aborted) stop.abort();
+  const progress = createProgressWriter(io.output);
+  let fatal: SimulationError | undefined;
+  const rejections = new Map<string, number>();
+
+  const onError = (channel: Channel) => (error: DeliveryError) => {
+    if (error.kind === 'rejected' && (error.status === 401 || error.status === 403)) {
+      // Every further batch would be refused the same way.
+      fatal ??= new SimulationError(
+        `${url} refused the ingest key (${error.status} ${error.code ?? ''}): give a valid --key`,
+      );
+      stop.abort();
+      return;
+    }
+    if (error.kind === 'buffer_full') return; // counted as dropped; one line per event would flood
+    const what = `${channel}: ${error.kind} ${error.message}`;
+    const seen = rejections.get(what) ?? 0;
+    rejections.set(what, seen + 1);
+    if (seen === 0) progress.log(what);
+  };
+  const clients = Object.fromEntries(
+    CHANNELS.map((channel) => [
+      channel,
+      createTouchstreamClient({
+        url,
+        ...(options.key ? { key: options.key } : {}),
+        flushIntervalMs: options.flushIntervalMs ?? 250,
+        onError: onError(channel),
+      }),
+    ]),
+  ) as Record<Channel, TouchstreamClient>;
+
+  const sessions: Session[] = [];
+  const lastTime: number[] = [];
+  const returning: string[] = [];
+  const counts = { started: 0, completed: 0, left: 0, failed: 0 };
+  const byType: Record<string, number> = {};
+  let customerNumber = 0;
+  const newSession = () => {
+    counts.started += 1;
+    // Some customers come back; only those with nothing in progress, so a new visit never
+    // continues an old journey instance by accident.
+    const customer =
+      returning.length > 0 && rnd.chance(0.3)
+        ? (returning.splice(rnd.int(0, returning.length - 1), 1)[0] as string)
+        : `${prefix}-${++customerNumber}`;
+    return startSession(customer, rnd, p);
+  };
+  const finish = (session: Session) => {
+    if (session.outcome) counts[session.outcome] += 1;
+    if (session.outcome === 'completed' && returning.length < 10_000)
+      returning.push(session.customer);
+  };
+  for (let i = 0; i < options.customers; i++) {
+    sessions.push(newSession());
+    lastTime.push(0);
+  }
+
+  const started = Date.now();
+  const breakAt = broken ? started + (options.breakAfterMs ?? 0) : Number.POSITIVE_INFINITY;
+  let breakAnnounced = false;
+  const isBroken = (journey: BrokenStep['journey'], step: number) =>
+    broken !== undefined &&
+    Date.now() >= breakAt &&
+    journey === broken.journey &&
+    step === broken.index;
+
+  const progressEvery = options.progressIntervalMs ?? 1000;
+  let lastReport = { at: started, accepted: 0 };
+  const report = (now: number) => {
+    const stats = totalStats(CHANNELS.map((c) => clients[c].stats()));
+    const seconds = Math.max(0.001, (now - lastReport.at) / 1000);
+    const rate = (stats.accepted - lastReport.accepted) / seconds;
+    lastReport = { at: now, accepted: stats.accepted };
+    progress.update(
+      progressLine({
+        elapsedMs: now - started,
+        stats,
+        rate,
+        ...(broken && breakAnnounced
+          ? { note: `breaking ${broken.journey.id} ${broken.step.name}` }
+          : {}),
+      }),
+    );
+  };
+
+  let budget = 0;
+  let lastTick = started;
+  let nextReport = started + progressEvery;
+  const used = new Uint8Array(options.customers);
+  while (!stop.signal.aborted && Date.now() - started < options.durationMs) {
+    const now = Date.now();
+    if (broken && !breakAnnounced && now >= breakAt) {
+      breakAnnounced = true;
+      progress.log(
+        `from ${new Date(breakAt).toISOString()}: ${broken.journey.id} step "${broken.step.name}" (${broken.step.eventType}) fails`,
+      );
+    }
+    budget = Math.min(budget + (options.rate * (now - lastTick)) / 1000, options.customers);
+    lastTick = now;
+    used.fill(0);
+    for (; budget >= 1; budget -= 1) {
+      // A random customer who has not acted this turn.
+      let i = rnd.int(0, options.customers - 1);
+      while (used[i]) i = (i + 1) % options.customers;
+      used[i] = 1;
+      let session = sessions[i] as Session;
+      if (session.done) {
+        finish(session);
+        session = newSession();
+        sessions[i] = session;
+      }
+      const event = nextEvent(session, rnd, p, isBroken);
+      // Strictly increasing per customer, so equal times never reorder their steps.
+      const time = Math.max(now, (lastTime[i] ?? 0) + 1);
+      lastTime[i] = time;
+      byType[event.type] = (byType[event.type] ?? 0) + 1;
+      clients[event.channel].track({ ...event, timestamp: time });
+    }
+    if (now >= nextReport) {
+      report(now);
+      nextReport = now + progressEvery;
+    }
+    await sleep(TICK_MS - ((Date.now() - started) % TICK_MS), stop.signal);
+  }
+
+  const finals = await Promise.all(CHANNELS.map((c) => clients[c].close({ timeoutMs: 15_000 })));
+  io.signal?.removeEventListener('abort', onAbort);
+  report(Date.now());
+  progress.end();
+  if (fatal) throw fatal;
+  return {
+    elapsedMs: Date.now() - started,
+    totals: totalStats(finals),
+    byChannel: Object.fromEntries(CHANNELS.map((c, i) => [c, finals[i]])) as Record<
+      Channel,
+      ClientStats
+    >,
+    byType,
+    sessions: counts,
+    ...(broken && breakAnnounced
+      ? {
+          broken: {
+            journey: broken.journey.id,
+            step: broken.step.name,
+            eventType: broken.step.eventType,
+            from: new Date(breakAt).toISOString(),
+          },
+        }
+      : {}),
+  };
+}
+
+/** The summary as the terminal shows it at the end of a run. */
+export function formatSummary(summary: SimulationSummary): string {
+  const t = summary.totals;
+  const lines = [
+    `simulated ${(summary.elapsedMs / 1000).toFixed(1)}s: ${t.sent} events sent, ${t.accepted} accepted, ${t.retried} retried, ${t.rejected} rejected, ${t.refused} dropped, ${t.failed} given up`,
+    `customers: ${summary.sessions.started} visits, ${summary.sessions.completed} completed, ${summary.sessions.left} left, ${summary.sessions.failed} failed`,
+    `by channel: ${CHANNELS.map((c) => `${c} ${summary.byChannel[c].accepted}`).join(', ')}`,
+  ];
+  if (summary.broken) {
+    lines.push(
+      `broken: ${summary.broken.journey} step "${summary.broken.step}" from ${summary.broken.from}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function parseUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return value.replace(/\/+$/, '');
+  } catch {}
+  throw new InvalidArgumentError('give an http(s) URL such as http://127.0.0.1:3000');
+}
+
+function positiveNumber(what: string, max: number, integer: boolean) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (
+      !/^\d+(?:\.\d+)?$/.test(value.trim()) ||
+      !(n > 0) ||
+      n > max ||
+      (integer && !Number.isInteger(n))
+    ) {
+      throw new InvalidArgumentError(
+        `give ${integer ? 'a whole number' : 'a number'} of ${what} above 0, at most ${max}`,
+      );
+    }
+    return n;
+  };
+}
+
+function parseRunDuration(value: string): number {
+  if (value === 'forever') return Number.POSITIVE_INFINITY;
+  const ms = parseDuration(value);
+  if (!(ms !== undefined && ms > 0)) {
+    throw new InvalidArgumentError('give a duration such as 30s or 5m, or "forever"');
+  }
+  return ms;
+}
+
+function parseBreakAfter(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new InvalidArgumentError('give a duration such as 0s, 30s or 2m');
+  return ms;
+}
+
+function parseBreakStep(value: string): string {
+  if (!findStep(value)) {
+    throw new InvalidArgumentError(`no such step; one of ${breakableSteps().join(', ')}`);
+  }
+  return value;
+}
+
+function parseSeed(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 2 ** 32 - 1) {
+    throw new InvalidArgumentError('give a whole number from 0 to 4294967295');
+  }
+  return Number(value);
+}
+
+interface SimulateFlags {
+  url: string;
+  key?: string;
+  rate: number;
+  customers: number;
+  duration: number;
+  breakStep?: string;
+  breakAfter?: number;
+  seed?: number;
+}
+
+export function registerSimulateCommand(program: Command) {
+  program
+    .command('simulate')
+    .description(
+      'run web, mobile, store, call centre and e-mail producers that send customer journeys to a running instance',
+    )
+    .option('--url <url>', 'the instance', parseUrl, 'http://127.0.0.1:3000')
+    .option('--key <key>', 'an ingest key, when the instance has keys')
+    .option(
+      '--rate <n>',
+      'events per second, all channels together',
+      positiveNumber('events per second', 100_000, false),
+      50,
+    )
+    .option(
+      '--customers <n>',
+      'customers shopping at the same time',
+      positiveNumber('customers', 1_000_000, true),
+      100,
+    )
+    .option(
+      '--duration <duration>',
+      'how long to run: 30s, 5m, ... or forever',
+      parseRunDuration,
+      Number.POSITIVE_INFINITY,
+    )
+    .option(
+      '--break-step <step>',
+      `make this step fail (${breakableSteps().join(', ')})`,
+      parseBreakStep,
+    )
+    .option(
+      '--break-after <duration>',
+      'break the step this long after the start (default at once)',
+      parseBreakAfter,
+    )
+    .option('--seed <n>', 'make the same customers as a previous run', parseSeed)
+    .action(async (flags: SimulateFlags, command: Command) => {
+      if (flags.breakAfter !== undefined && flags.breakStep === undefined) {
+        command.error('touchstream: --break-after needs --break-step <step>');
+      }
+      if (flags.rate > flags.customers * MAX_RATE_PER_CUSTOMER) {
+        command.error(
+          `touchstream: --rate ${flags.rate} needs at least ${Math.ceil(flags.rate / MAX_RATE_PER_CUSTOMER)} --customers (each acts at most ${MAX_RATE_PER_CUSTOMER} times a second)`,
+        );
+      }
+      const secondsPerStep = flags.customers / flags.rate;
+      if (secondsPerStep > 60) {
+        process.stderr.write(
+          `touchstream: each customer acts about every ${Math.round(secondsPerStep)}s; journeys with short step timeouts will mostly time out (raise --rate or lower --customers)\n`,
+        );
+      }
+      const interrupt = new AbortController();
+      const onSignal = () => interrupt.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const summary = await runSimulation(
+          {
+            url: flags.url,
+            ...(flags.key ? { key: flags.key } : {}),
+            rate: flags.rate,
+            customers: flags.customers,
+            durationMs: flags.duration,
+            ...(flags.breakStep ? { breakStep: flags.breakStep } : {}),
+            ...(flags.breakAfter !== undefined ? { breakAfterMs: flags.breakAfter } : {}),
+            ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+          },
+          { signal: interrupt.signal, output: process.stdout },
+        );
+        process.stdout.write(formatSummary(summary));
+        process.exitCode = summary.totals.rejected + summary.totals.failed > 0 ? 1 : 0;
+      } catch (error) {
+        if (!(error instanceof SimulationError)) throw error;
+        process.stderr.write(`touchstream: ${error.message}\n`);
+        process.exitCode = 1;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
