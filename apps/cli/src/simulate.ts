@@ -70,6 +70,12 @@ export class SimulationError extends Error {
 /** A scheduling turn; a customer takes at most one action per turn. */
 const TICK_MS = 100;
 const MAX_RATE_PER_CUSTOMER = 1000 / TICK_MS;
+/**
+ * A customer who switches channel waits this long before acting again.
+ * Each channel's producer batches on its own, so without the pause the next channel's
+ * event could reach the collector before the previous one and arrive out of order.
+ */
+const HANDOFF_PAUSE_MS = 600;
 
 function describeFailure(url: string, error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
@@ -158,27 +164,35 @@ export async function runSimulation(
 
   const sessions: Session[] = [];
   const lastTime: number[] = [];
-  const returning: string[] = [];
+  const readyAt: number[] = [];
+  /** Customers whose last visit completed, oldest first, with when it did. */
+  const returning: { customer: string; at: number }[] = [];
   const counts = { started: 0, completed: 0, left: 0, failed: 0 };
   const byType: Record<string, number> = {};
   let customerNumber = 0;
-  const newSession = () => {
+  const newSession = (now: number) => {
     counts.started += 1;
     // Some customers come back; only those with nothing in progress, so a new visit never
     // continues an old journey instance by accident.
+    // Their last visit's events must have left first, as after a channel switch.
+    let ready = 0;
+    while (ready < returning.length && (returning[ready]?.at ?? 0) <= now - HANDOFF_PAUSE_MS) {
+      ready += 1;
+    }
     const customer =
-      returning.length > 0 && rnd.chance(0.3)
-        ? (returning.splice(rnd.int(0, returning.length - 1), 1)[0] as string)
+      ready > 0 && rnd.chance(0.3)
+        ? (returning.splice(rnd.int(0, ready - 1), 1)[0]?.customer as string)
         : `${prefix}-${++customerNumber}`;
     return startSession(customer, rnd, p);
   };
-  const finish = (session: Session) => {
+  const finish = (session: Session, i: number) => {
     if (session.outcome) counts[session.outcome] += 1;
-    if (session.outcome === 'completed' && returning.length < 10_000)
-      returning.push(session.customer);
+    if (session.outcome === 'completed' && returning.length < 1000) {
+      returning.push({ customer: session.customer, at: lastTime[i] ?? 0 });
+    }
   };
   for (let i = 0; i < options.customers; i++) {
-    sessions.push(newSession());
+    sessions.push(newSession(0));
     lastTime.push(0);
   }
 
@@ -228,12 +242,17 @@ export async function runSimulation(
     for (; budget >= 1; budget -= 1) {
       // A random customer who has not acted this turn.
       let i = rnd.int(0, options.customers - 1);
-      while (used[i]) i = (i + 1) % options.customers;
+      let probes = 0;
+      while ((used[i] || (readyAt[i] ?? 0) > now) && probes < options.customers) {
+        i = (i + 1) % options.customers;
+        probes += 1;
+      }
+      if (probes === options.customers) break; // everybody acted or is switching channel
       used[i] = 1;
       let session = sessions[i] as Session;
       if (session.done) {
-        finish(session);
-        session = newSession();
+        finish(session, i);
+        session = newSession(now);
         sessions[i] = session;
       }
       const event = nextEvent(session, rnd, p, isBroken);
@@ -242,6 +261,7 @@ export async function runSimulation(
       lastTime[i] = time;
       byType[event.type] = (byType[event.type] ?? 0) + 1;
       clients[event.channel].track({ ...event, timestamp: time });
+      if (!session.done && session.channel !== event.channel) readyAt[i] = now + HANDOFF_PAUSE_MS;
     }
     if (now >= nextReport) {
       report(now);
