@@ -75,14 +75,16 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
   // write, and a retried request cannot overtake a later one, so order per key holds.
   // Retries are bounded so that a publish fails (and the collector answers 503) rather
   // than hanging while the broker is away; what a retry might duplicate, event_id folds.
-  const producer: Producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    // Java's murmur2 partitioner: a key lands where any other Kafka client would put it.
-    createPartitioner: Partitioners.DefaultPartitioner,
-    allowAutoTopicCreation: false,
-    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
-  });
+  const newProducer = (): Producer =>
+    kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      // Java's murmur2 partitioner: a key lands where any other Kafka client would put it.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
+    });
+  let producer = newProducer();
   let producerReady: Promise<void> | undefined;
   const connectProducer = () => {
     producerReady ??= producer.connect().catch((error) => {
@@ -90,6 +92,36 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       throw error;
     });
     return producerReady;
+  };
+
+  // When a produce request fails, kafkajs rolls the sequence numbers of all its partitions
+  // back, also of those the broker did store (a broker shutting down answers
+  // NOT_LEADER_OR_FOLLOWER for some partitions of a request and stores the others). Resent
+  // as they were, those records are recognised as duplicates, as they should be; but other
+  // records sent with the same numbers are "recognised" too: acknowledged and never
+  // written. So sends go one at a time, each retrying only its own records, and after a
+  // send failed the next one goes out on a new producer: a new producer id, whose numbers
+  // nothing on the broker shares.
+  let sending: Promise<void> = Promise.resolve();
+  let failedSends = 0;
+  const send = async (topic: string, records: readonly OutgoingRecord[]) => {
+    try {
+      await connectProducer();
+      await producer.send({
+        topic,
+        acks: -1,
+        compression: CompressionTypes.None,
+        messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
+      });
+    } catch (error) {
+      failedSends++;
+      logger?.warn({ err: error, topic }, 'producer_replaced_after_failed_send');
+      const failed = producer;
+      producer = newProducer();
+      producerReady = undefined;
+      await failed.disconnect().catch(() => {});
+      throw error;
+    }
   };
 
   let admin: Admin | undefined;
@@ -107,14 +139,16 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
 
   const publish = async (topic: string, records: readonly OutgoingRecord[]) => {
     if (closed) throw new BusUnavailableError('the bus is closed');
+    const failuresBefore = failedSends;
+    const turn = sending.then(() => {
+      // A send queued ahead of this one failed (the broker is likely away): answering now
+      // beats spending a full retry budget of its own after the one it waited for.
+      if (failedSends !== failuresBefore) throw new Error('an earlier send failed meanwhile');
+      return send(topic, records);
+    });
+    sending = turn.catch(() => {});
     try {
-      await connectProducer();
-      await producer.send({
-        topic,
-        acks: -1,
-        compression: CompressionTypes.None,
-        messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
-      });
+      await turn;
     } catch (error) {
       throw new BusUnavailableError(`Kafka did not accept the records: ${String(error)}`, {
         cause: error,
@@ -253,6 +287,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       if (closed) return;
       closed = true;
       await Promise.all([...consumers].map((c) => c.stop()));
+      await sending;
       await producer.disconnect();
       await admin?.disconnect();
     },

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BatchWriter } from './batch-writer.js';
 import { classifyClickHouseError } from './clickhouse-errors.js';
 
@@ -17,6 +17,10 @@ function writer(insert: (rows: number[]) => Promise<void>, options: { maxRows?: 
 }
 
 describe('BatchWriter', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('coalesces concurrent writes into one insert and resolves them after it', async () => {
     const inserts: number[][] = [];
     const w = writer(async (rows) => {
@@ -38,6 +42,29 @@ describe('BatchWriter', () => {
     await w.write([1, 2, 3]);
     expect(inserts).toEqual([[1, 2, 3]]);
     expect(performance.now() - started).toBeLessThan(10);
+  });
+
+  it('inserts maxRows rows written just as the previous insert is wrapped up', async () => {
+    // No timer stands in for a missed flush: only the writer itself can insert them.
+    vi.useFakeTimers();
+    const inserts: number[][] = [];
+    const w = writer(
+      async (rows) => {
+        inserts.push(rows);
+      },
+      { maxRows: 2 },
+    );
+    let second: Promise<void> | undefined;
+    // Runs when the first insert is acknowledged, before the drain that made it has ended.
+    await w.write([1, 2]).then(() => {
+      second = w.write([3, 4]);
+    });
+    await vi.runAllTimersAsync();
+    expect(inserts).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    await second;
   });
 
   it('does not resolve a write before the insert holding it is acknowledged', async () => {

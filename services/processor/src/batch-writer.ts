@@ -50,7 +50,8 @@ export class BatchWriter<T> {
   async close(): Promise<void> {
     this.closing = true;
     this.flushSoon();
-    await this.flushing;
+    // A drain that ends may start another for rows that came in as it ended.
+    while (this.flushing) await this.flushing;
   }
 
   private flushSoon() {
@@ -58,6 +59,9 @@ export class BatchWriter<T> {
     this.timer = undefined;
     this.flushing ??= this.drain().finally(() => {
       this.flushing = undefined;
+      // Rows written after drain's last look but before this line found a drain still
+      // running, so their flushSoon did nothing; without a timer nobody would insert them.
+      if (this.rows.length > 0 && this.timer === undefined) this.flushSoon();
     });
   }
 
