@@ -1,5 +1,5 @@
 # Touchstream: one image for every role (collector, processor, api, alerter, migrate).
-# The CLI runs the TypeScript sources through tsx, so there is no build step.
+# The CLI runs the TypeScript sources through tsx; only the dashboard page is built.
 #
 #   docker build -t touchstream .
 #   docker run --rm -p 3000:3000 -e TOUCHSTREAM_INGEST_KEYS=... -e TOUCHSTREAM_QUERY_KEYS=... touchstream
@@ -20,9 +20,11 @@ COPY packages/http/package.json packages/http/
 COPY packages/store/package.json packages/store/
 COPY packages/bus/package.json packages/bus/
 COPY packages/engine/package.json packages/engine/
+COPY packages/sdk/package.json packages/sdk/
 COPY services/alerter/package.json services/alerter/
 COPY services/api/package.json services/api/
 COPY services/collector/package.json services/collector/
+COPY services/dashboard/package.json services/dashboard/
 COPY services/processor/package.json services/processor/
 COPY apps/cli/package.json apps/cli/
 
@@ -32,6 +34,10 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY packages packages
 COPY services services
 COPY apps apps
+COPY samples samples
+
+# The dashboard page (served at / by the api role); its sources were not there at npm ci.
+RUN npm run build -w @touchstream/dashboard
 
 # The embedded engine's default data directory (TOUCHSTREAM_DATA_DIR=./.touchstream),
 # used only when no TOUCHSTREAM_CLICKHOUSE_URL is set; it must be writable by `node`.

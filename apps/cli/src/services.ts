@@ -1,12 +1,24 @@
 import { buildAlerter } from '@touchstream/alerter';
 import { buildApi } from '@touchstream/api';
 import { buildCollector } from '@touchstream/collector';
+import { buildDashboard } from '@touchstream/dashboard';
 import { buildProcessor } from '@touchstream/processor';
 import type { ServiceFactory, ServiceName } from './runtime.js';
 
 /** The services `touchstream start` can run. */
 export const FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
-  api: async ({ store }) => buildApi({ store }),
+  // The dashboard is a page of the API: it calls /v1 from the browser, so it is served
+  // wherever the API is, from the same origin.
+  api: async ({ store }) => {
+    const api = buildApi({ store });
+    const dashboard = buildDashboard();
+    return {
+      routes: async (app) => {
+        await app.register(api.routes);
+        await app.register(dashboard.routes);
+      },
+    };
+  },
   collector: async ({ bus, topics, metrics }) => buildCollector({ bus, topics, metrics }),
   processor: async ({ bus, store, topics, metrics, logger, config }) => {
     const processor = buildProcessor({

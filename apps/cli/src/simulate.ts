@@ -5,7 +5,7 @@ import {
   type DeliveryError,
   type TouchstreamClient,
 } from '@touchstream/sdk';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
   type BrokenStep,
   breakableSteps,
@@ -367,25 +367,34 @@ function parseSeed(value: string): number {
   return Number(value);
 }
 
-interface SimulateFlags {
-  url: string;
-  key?: string;
+export interface SimulationFlags {
   rate: number;
   customers: number;
   duration: number;
   breakStep?: string;
-  breakAfter?: number;
+  breakAfter: number;
   seed?: number;
 }
 
-export function registerSimulateCommand(program: Command) {
-  program
-    .command('simulate')
-    .description(
-      'run web, mobile, store, call centre and e-mail producers that send customer journeys to a running instance',
-    )
-    .option('--url <url>', 'the instance', parseUrl, 'http://127.0.0.1:3000')
-    .option('--key <key>', 'an ingest key, when the instance has keys')
+/** What the simulated customers do: the options `simulate` and `demo` share. */
+export function addSimulationOptions(
+  command: Command,
+  defaults: { breakStep?: string; breakAfterMs?: number } = {},
+): Command {
+  const breakStep = new Option(
+    '--break-step <step>',
+    `make this step fail (${breakableSteps().join(', ')})`,
+  ).argParser(parseBreakStep);
+  const breakAfter = new Option(
+    '--break-after <duration>',
+    'break the step this long after the start',
+  ).argParser(parseBreakAfter);
+  if (defaults.breakStep) breakStep.default(defaults.breakStep);
+  breakAfter.default(
+    defaults.breakAfterMs ?? 0,
+    defaults.breakAfterMs ? `${defaults.breakAfterMs / 1000}s` : 'at once',
+  );
+  return command
     .option(
       '--rate <n>',
       'events per second, all channels together',
@@ -398,65 +407,81 @@ export function registerSimulateCommand(program: Command) {
       positiveNumber('customers', 1_000_000, true),
       100,
     )
-    .option(
-      '--duration <duration>',
-      'how long to run: 30s, 5m, ... or forever',
-      parseRunDuration,
-      Number.POSITIVE_INFINITY,
+    .addOption(
+      new Option('--duration <duration>', 'how long to run: 30s, 5m, ... or forever')
+        .argParser(parseRunDuration)
+        .default(Number.POSITIVE_INFINITY, 'forever'),
     )
-    .option(
-      '--break-step <step>',
-      `make this step fail (${breakableSteps().join(', ')})`,
-      parseBreakStep,
+    .addOption(breakStep)
+    .addOption(breakAfter)
+    .option('--seed <n>', 'make the same customers as a previous run', parseSeed);
+}
+
+/**
+ * Runs the simulation the flags describe against `url` until its duration ends or the
+ * process is asked to stop (SIGINT, SIGTERM), with progress on stdout. Resolves with the
+ * exit code: 1 when the instance refused or lost events.
+ */
+export async function simulateFromFlags(
+  flags: SimulationFlags,
+  url: string,
+  command: Command,
+  key?: string,
+): Promise<number> {
+  if (flags.breakAfter > 0 && flags.breakStep === undefined) {
+    command.error('touchstream: --break-after needs --break-step <step>');
+  }
+  if (flags.rate > flags.customers * MAX_RATE_PER_CUSTOMER) {
+    command.error(
+      `touchstream: --rate ${flags.rate} needs at least ${Math.ceil(flags.rate / MAX_RATE_PER_CUSTOMER)} --customers (each acts at most ${MAX_RATE_PER_CUSTOMER} times a second)`,
+    );
+  }
+  const secondsPerStep = flags.customers / flags.rate;
+  if (secondsPerStep > 60) {
+    process.stderr.write(
+      `touchstream: each customer acts about every ${Math.round(secondsPerStep)}s; journeys with short step timeouts will mostly time out (raise --rate or lower --customers)\n`,
+    );
+  }
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const summary = await runSimulation(
+      {
+        url,
+        ...(key ? { key } : {}),
+        rate: flags.rate,
+        customers: flags.customers,
+        durationMs: flags.duration,
+        ...(flags.breakStep ? { breakStep: flags.breakStep, breakAfterMs: flags.breakAfter } : {}),
+        ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+      },
+      { signal: interrupt.signal, output: process.stdout },
+    );
+    process.stdout.write(formatSummary(summary));
+    return summary.totals.rejected + summary.totals.failed > 0 ? 1 : 0;
+  } catch (error) {
+    if (!(error instanceof SimulationError)) throw error;
+    process.stderr.write(`touchstream: ${error.message}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function registerSimulateCommand(program: Command) {
+  const command = program
+    .command('simulate')
+    .description(
+      'run web, mobile, store, call centre and e-mail producers that send customer journeys to a running instance',
     )
-    .option(
-      '--break-after <duration>',
-      'break the step this long after the start (default at once)',
-      parseBreakAfter,
-    )
-    .option('--seed <n>', 'make the same customers as a previous run', parseSeed)
-    .action(async (flags: SimulateFlags, command: Command) => {
-      if (flags.breakAfter !== undefined && flags.breakStep === undefined) {
-        command.error('touchstream: --break-after needs --break-step <step>');
-      }
-      if (flags.rate > flags.customers * MAX_RATE_PER_CUSTOMER) {
-        command.error(
-          `touchstream: --rate ${flags.rate} needs at least ${Math.ceil(flags.rate / MAX_RATE_PER_CUSTOMER)} --customers (each acts at most ${MAX_RATE_PER_CUSTOMER} times a second)`,
-        );
-      }
-      const secondsPerStep = flags.customers / flags.rate;
-      if (secondsPerStep > 60) {
-        process.stderr.write(
-          `touchstream: each customer acts about every ${Math.round(secondsPerStep)}s; journeys with short step timeouts will mostly time out (raise --rate or lower --customers)\n`,
-        );
-      }
-      const interrupt = new AbortController();
-      const onSignal = () => interrupt.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        const summary = await runSimulation(
-          {
-            url: flags.url,
-            ...(flags.key ? { key: flags.key } : {}),
-            rate: flags.rate,
-            customers: flags.customers,
-            durationMs: flags.duration,
-            ...(flags.breakStep ? { breakStep: flags.breakStep } : {}),
-            ...(flags.breakAfter !== undefined ? { breakAfterMs: flags.breakAfter } : {}),
-            ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
-          },
-          { signal: interrupt.signal, output: process.stdout },
-        );
-        process.stdout.write(formatSummary(summary));
-        process.exitCode = summary.totals.rejected + summary.totals.failed > 0 ? 1 : 0;
-      } catch (error) {
-        if (!(error instanceof SimulationError)) throw error;
-        process.stderr.write(`touchstream: ${error.message}\n`);
-        process.exitCode = 1;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
-    });
+    .option('--url <url>', 'the instance', parseUrl, 'http://127.0.0.1:3000')
+    .option('--key <key>', 'an ingest key, when the instance has keys');
+  addSimulationOptions(command).action(
+    async (flags: SimulationFlags & { url: string; key?: string }, self: Command) => {
+      process.exitCode = await simulateFromFlags(flags, flags.url, self, flags.key);
+    },
+  );
 }

@@ -1,0 +1,98 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Alert, FunnelResponse } from '@touchstream/contracts';
+
+type AlertsResponse = { alerts: Alert[] };
+
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePortPair } from '../support/ports.js';
+import { eventually } from '../support/wait.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+describe('npm run demo', () => {
+  let demo: ChildProcess | undefined;
+  const output: string[] = [];
+  afterAll(async () => {
+    if (demo && demo.exitCode === null && demo.signalCode === null) {
+      const exited = once(demo, 'exit');
+      process.kill(-(demo.pid as number), 'SIGKILL');
+      await exited;
+    }
+  });
+
+  it('fills the funnel at every step and fires the broken step’s alert', async () => {
+    const port = await freePortPair();
+    const base = `http://127.0.0.1:${port}`;
+    // The script a newcomer runs, with the step breaking after 20 s instead of a minute.
+    demo = spawn('npm', ['run', 'demo', '--', '--break-after', '20s'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        TOUCHSTREAM_PORT: String(port),
+        TOUCHSTREAM_DATA_DIR: await mkdtemp(join(tmpdir(), 'touchstream-demo-')),
+      },
+      // A group of its own: Ctrl-C in a terminal signals npm and touchstream together.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    demo.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    demo.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+
+    await eventually(async () => {
+      expect(output.join('')).toContain(`touchstream: dashboard at ${base}/`);
+    }, 60_000);
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>Touchstream');
+
+    const funnel = await eventually(async () => {
+      const response = await fetch(`${base}/v1/funnels/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          journey: 'online-purchase',
+          from: new Date(Date.now() - 3_600_000).toISOString(),
+          to: new Date(Date.now() + 60_000).toISOString(),
+        }),
+      });
+      const body = (await response.json()) as FunnelResponse;
+      expect(response.status).toBe(200);
+      for (const step of body.steps) expect(step.customers).toBeGreaterThan(0);
+      return body;
+    }, 90_000);
+    expect(funnel.steps.map((s) => s.name)).toEqual([
+      'viewed',
+      'carted',
+      'checkout',
+      'paid',
+      'ordered',
+    ]);
+
+    // Break after 20 s, the rule's 1 m window without a payment, the demo's 10 s interval.
+    const alert = await eventually(async () => {
+      const response = await fetch(`${base}/v1/alerts?state=firing`);
+      const { alerts } = (await response.json()) as AlertsResponse;
+      const firing = alerts.find((a) => a.rule_id === 'purchase-payment-stopped');
+      expect(firing).toBeDefined();
+      return firing;
+    }, 150_000);
+    expect(alert).toMatchObject({ journey: 'online-purchase', step: 'paid', state: 'firing' });
+    // Only the broken step fires: signup keeps registering customers.
+    const all = (await (await fetch(`${base}/v1/alerts?state=all`)).json()) as AlertsResponse;
+    expect(all.alerts.filter((a) => a.rule_id !== 'purchase-payment-stopped')).toEqual([]);
+
+    // Ctrl-C: npm ends by the signal as in a terminal; touchstream lets the producers
+    // flush, says what they sent and stops its services.
+    const exited = once(demo, 'exit');
+    process.kill(-(demo.pid as number), 'SIGINT');
+    const [code, signal] = await exited;
+    expect(code === 0 || signal === 'SIGINT').toBe(true);
+    await eventually(async () => {
+      expect(output.join('')).toMatch(/simulated [\d.]+s: \d+ events sent, \d+ accepted/);
+    }, 30_000);
+  });
+});
