@@ -3,18 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@touchstream/config';
 import type { DropoffResponse, FunnelResponse } from '@touchstream/contracts';
-import { buildDashboard } from '@touchstream/dashboard';
 import pino from 'pino';
 import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Runtime,
-  type ServiceFactory,
-  type ServiceName,
-  startRuntime,
-} from '../../apps/cli/src/runtime.js';
-import { FACTORIES } from '../../apps/cli/src/services.js';
+import { type Runtime, startRuntime } from '../../apps/cli/src/runtime.js';
+import { apiService, FACTORIES } from '../../apps/cli/src/services.js';
 import { launchBrowser } from '../support/browser.js';
 import { postEvents } from '../support/events.js';
 import {
@@ -57,10 +51,10 @@ const GIFT = {
  */
 async function startWithDashboard(env: Record<string, string>, assetsDir: string) {
   const config = loadConfig({ TOUCHSTREAM_PORT: '0', TOUCHSTREAM_LOG_LEVEL: 'error', ...env });
-  const dashboard: ServiceFactory = async () => buildDashboard({ assetsDir });
-  // Replaces the CLI's own dashboard once it has one, so the page is never registered twice.
-  const services = { ...FACTORIES, dashboard } as Partial<Record<ServiceName, ServiceFactory>>;
-  return startRuntime(config, pino({ level: config.logLevel }), services);
+  return startRuntime(config, pino({ level: config.logLevel }), {
+    ...FACTORIES,
+    api: apiService({ assetsDir }),
+  });
 }
 
 const digits = (text: string | null) => Number((text ?? '').replace(/[^\d]/g, ''));

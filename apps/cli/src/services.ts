@@ -1,24 +1,30 @@
 import { buildAlerter } from '@touchstream/alerter';
 import { buildApi } from '@touchstream/api';
 import { buildCollector } from '@touchstream/collector';
-import { buildDashboard } from '@touchstream/dashboard';
+import { buildDashboard, type DashboardDeps } from '@touchstream/dashboard';
 import { buildProcessor } from '@touchstream/processor';
 import type { ServiceFactory, ServiceName } from './runtime.js';
 
-/** The services `touchstream start` can run. */
-export const FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
-  // The dashboard is a page of the API: it calls /v1 from the browser, so it is served
-  // wherever the API is, from the same origin.
-  api: async ({ store }) => {
+/**
+ * The API with the dashboard: the page calls /v1 from the browser, so it is served wherever
+ * the API is, from the same origin. `dashboard.assetsDir` serves another build of the page.
+ */
+export function apiService(dashboard: DashboardDeps = {}): ServiceFactory {
+  return async ({ store }) => {
     const api = buildApi({ store });
-    const dashboard = buildDashboard();
+    const page = buildDashboard(dashboard);
     return {
       routes: async (app) => {
         await app.register(api.routes);
-        await app.register(dashboard.routes);
+        await app.register(page.routes);
       },
     };
-  },
+  };
+}
+
+/** The services `touchstream start` can run. */
+export const FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
+  api: apiService(),
   collector: async ({ bus, topics, metrics }) => buildCollector({ bus, topics, metrics }),
   processor: async ({ bus, store, topics, metrics, logger, config }) => {
     const processor = buildProcessor({
