@@ -84,6 +84,33 @@ describe.each(implementations)('bus contract: %s', (_kind, createBus) => {
     await consumer.stop();
   });
 
+  it('keeps publish order per key when many publishes are in flight at once', async () => {
+    const topic = await freshTopic();
+    const received: BusRecord[] = [];
+    const consumer = await bus.consume({
+      groupId: uniqueName('concurrent'),
+      topic,
+      handler: async (batch) => {
+        received.push(...batch.records);
+      },
+    });
+    const keys = ['alice', 'bob', 'carol', 'dave', 'erin'];
+    // Not awaited one by one: the Kafka bus sends those that queue up as one request.
+    await Promise.all(
+      Array.from({ length: 200 }, (_, round) => bus.publish(topic, records(keys, 2, `r${round}-`))),
+    );
+    await waitFor(() => received.length >= 2_000, 60_000, 'all records');
+    for (const key of keys) {
+      const got = values(received.filter((r) => r.key === key));
+      const expected = Array.from({ length: 200 }, (_, round) => [
+        `${key}:r${round}-0`,
+        `${key}:r${round}-1`,
+      ]).flat();
+      expect(got).toEqual(expected);
+    }
+    await consumer.stop();
+  });
+
   it('hands a failed batch over again and commits nothing before success', async () => {
     const topic = await freshTopic(1);
     const attempts = new Map<string, number>();

@@ -53,6 +53,13 @@ function headersOf(message: KafkaMessage): Record<string, string> {
   return headers;
 }
 
+/**
+ * Publishes sent together in one produce request, at most: the broker's default
+ * `message.max.bytes` (1 MiB) bounds each partition's batch, and no partition's share of
+ * a group can exceed the whole. A larger publish goes alone.
+ */
+const MAX_GROUP_BYTES = 1_000_000;
+
 /** The bus on Apache Kafka. This file is the only place that knows kafkajs. */
 export function createKafkaBus(options: KafkaBusOptions): Bus {
   const logger = options.logger;
@@ -99,30 +106,92 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
   // NOT_LEADER_OR_FOLLOWER for some partitions of a request and stores the others). Resent
   // as they were, those records are recognised as duplicates, as they should be; but other
   // records sent with the same numbers are "recognised" too: acknowledged and never
-  // written. So sends go one at a time, each retrying only its own records, and after a
-  // send failed the next one goes out on a new producer: a new producer id, whose numbers
-  // nothing on the broker shares.
-  let sending: Promise<void> = Promise.resolve();
-  let failedSends = 0;
-  const send = async (topic: string, records: readonly OutgoingRecord[]) => {
-    try {
-      await connectProducer();
-      await producer.send({
+  // written. So one send is in flight at a time, and after a send failed the next goes out
+  // on a new producer: a new producer id, whose numbers nothing on the broker shares.
+  //
+  // One at a time would make every publish wait for the round trips of those ahead of it,
+  // so the publishes that queue up meanwhile go out together as one request (group
+  // commit, as Kafka's own producer lingers to batch): one round trip acknowledges them all.
+  interface QueuedPublish {
+    topic: string;
+    records: readonly OutgoingRecord[];
+    bytes: number;
+    resolve(): void;
+    reject(error: unknown): void;
+  }
+  let queue: QueuedPublish[] = [];
+  let sending: Promise<void> | undefined;
+
+  const sizeOf = (records: readonly OutgoingRecord[]) =>
+    records.reduce((n, r) => n + r.key.length + r.value.length, 0);
+
+  /** The next publishes to send together: in order, within the request size limit. */
+  const takeGroup = () => {
+    let bytes = 0;
+    let count = 0;
+    for (const queued of queue) {
+      if (count > 0 && bytes + queued.bytes > MAX_GROUP_BYTES) break;
+      bytes += queued.bytes;
+      count++;
+    }
+    return queue.splice(0, count);
+  };
+
+  const sendGroup = async (group: QueuedPublish[]) => {
+    const byTopic = new Map<string, OutgoingRecord[]>();
+    for (const { topic, records } of group) {
+      const list = byTopic.get(topic) ?? [];
+      if (list.length === 0) byTopic.set(topic, list);
+      list.push(...records);
+    }
+    await connectProducer();
+    await producer.sendBatch({
+      acks: -1,
+      compression: CompressionTypes.None,
+      topicMessages: [...byTopic].map(([topic, records]) => ({
         topic,
-        acks: -1,
-        compression: CompressionTypes.None,
         messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
-      });
-    } catch (error) {
-      failedSends++;
-      logger?.warn({ err: error, topic }, 'producer_replaced_after_failed_send');
-      const failed = producer;
-      producer = newProducer();
-      producerReady = undefined;
-      await failed.disconnect().catch(() => {});
-      throw error;
+      })),
+    });
+  };
+
+  const drain = async () => {
+    while (queue.length > 0) {
+      const group = takeGroup();
+      try {
+        await sendGroup(group);
+        for (const queued of group) queued.resolve();
+      } catch (error) {
+        // Those queued behind a failed send fail with it: the broker is likely away, and
+        // answering them now beats each spending a retry budget of its own.
+        const failed = [...group, ...queue];
+        queue = [];
+        logger?.warn(
+          { err: error, publishes: failed.length },
+          'producer_replaced_after_failed_send',
+        );
+        const old = producer;
+        producer = newProducer();
+        producerReady = undefined;
+        await old.disconnect().catch(() => {});
+        for (const queued of failed) queued.reject(error);
+      }
     }
   };
+
+  const kick = () => {
+    sending ??= drain().finally(() => {
+      sending = undefined;
+      // A publish queued just as the drain ended found it still running: drain again.
+      if (queue.length > 0) kick();
+    });
+  };
+
+  const send = (topic: string, records: readonly OutgoingRecord[]) =>
+    new Promise<void>((resolve, reject) => {
+      queue.push({ topic, records, bytes: sizeOf(records), resolve, reject });
+      kick();
+    });
 
   let admin: Admin | undefined;
   const adminClient = async () => {
@@ -139,16 +208,8 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
 
   const publish = async (topic: string, records: readonly OutgoingRecord[]) => {
     if (closed) throw new BusUnavailableError('the bus is closed');
-    const failuresBefore = failedSends;
-    const turn = sending.then(() => {
-      // A send queued ahead of this one failed (the broker is likely away): answering now
-      // beats spending a full retry budget of its own after the one it waited for.
-      if (failedSends !== failuresBefore) throw new Error('an earlier send failed meanwhile');
-      return send(topic, records);
-    });
-    sending = turn.catch(() => {});
     try {
-      await turn;
+      await send(topic, records);
     } catch (error) {
       throw new BusUnavailableError(`Kafka did not accept the records: ${String(error)}`, {
         cause: error,
@@ -287,7 +348,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       if (closed) return;
       closed = true;
       await Promise.all([...consumers].map((c) => c.stop()));
-      await sending;
+      while (sending) await sending;
       await producer.disconnect();
       await admin?.disconnect();
     },
