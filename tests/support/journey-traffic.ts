@@ -1,6 +1,7 @@
 import type { DropoffResponse, Journey, Touchpoint } from '@touchstream/contracts';
 import { toEngineJourney } from '@touchstream/engine';
 import { expect } from 'vitest';
+import { seededRandom } from '../../apps/cli/src/simulate/random.js';
 import {
   referenceDropoffs,
   referenceInstances,
@@ -29,24 +30,6 @@ export const PURCHASE_FILE = JSON.stringify({
   journeys: { [PURCHASE.id]: { ...PURCHASE, id: undefined } },
 });
 
-/** A small seeded generator: the same seed makes the same traffic. */
-function random(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    chance: (p: number) => next() < p,
-    int: (min: number, max: number) => min + Math.floor(next() * (max - min + 1)),
-    pick: <T>(items: readonly T[]) => items[Math.floor(next() * items.length)] as T,
-  };
-}
-
 const HANDOFF: Record<string, readonly string[]> = {
   web: ['mobile', 'call_center'],
   mobile: ['web', 'store'],
@@ -62,7 +45,7 @@ const HANDOFF: Record<string, readonly string[]> = {
  * in event-time order, as channel services would send them live.
  */
 export function purchaseTraffic(options: { customers: number; start: number; seed: number }) {
-  const rnd = random(options.seed);
+  const rnd = seededRandom(options.seed);
   const events: Touchpoint[] = [];
   let id = 0;
   const emit = (
