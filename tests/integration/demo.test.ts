@@ -72,7 +72,8 @@ describe('npm run demo', () => {
       'ordered',
     ]);
 
-    // Break after 20 s, the rule's 1 m window without a payment, the demo's 10 s interval.
+    // Break after 20 s, the rule's 1 m window without a payment and its 20 s `for`, the
+    // demo's 10 s interval.
     const alert = await eventually(async () => {
       const response = await fetch(`${base}/v1/alerts?state=firing`);
       const { alerts } = (await response.json()) as AlertsResponse;
@@ -81,7 +82,8 @@ describe('npm run demo', () => {
       return firing;
     }, 150_000);
     expect(alert).toMatchObject({ journey: 'online-purchase', step: 'paid', state: 'firing' });
-    // Only the broken step fires: signup keeps registering customers.
+    // Only the broken step fires: signup keeps registering customers, and neither rule
+    // fired while traffic started.
     const all = (await (await fetch(`${base}/v1/alerts?state=all`)).json()) as AlertsResponse;
     expect(all.alerts.filter((a) => a.rule_id !== 'purchase-payment-stopped')).toEqual([]);
 
@@ -94,5 +96,5 @@ describe('npm run demo', () => {
     await eventually(async () => {
       expect(output.join('')).toMatch(/simulated [\d.]+s: \d+ events sent, \d+ accepted/);
     }, 30_000);
-  });
+  }, 300_000);
 });
