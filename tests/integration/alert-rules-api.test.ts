@@ -146,6 +146,9 @@ describe('alert rules API', () => {
     ['a negative min_entries', { ...rule, min_entries: -1 }, 'min_entries'],
     ['a webhook that is not http', { ...rule, webhook_url: 'ftp://example.com/x' }, 'webhook_url'],
     ['a misspelt field', { ...rule, min_entry: 3 }, 'min_entry'],
+    ['a window beyond a year', { ...rule, window: '1000000000d' }, 'window'],
+    ['a baseline beyond a year', { ...rule, baseline_window: '400d' }, 'baseline_window'],
+    ['a wait beyond a year', { ...rule, for: '367d' }, 'for'],
   ])('refuses a rule with %s', async (_name, body, path) => {
     const { status, body: answer } = await call('PUT', '/v1/alert-rules/bad', body);
     expect(status).toBe(400);

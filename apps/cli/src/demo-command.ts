@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
 import { SERVICE_NAMES } from './runtime.js';
-import { addSimulationOptions, type SimulationFlags, simulateFromFlags } from './simulate.js';
+import {
+  addSimulationOptions,
+  checkSimulationFlags,
+  type SimulationFlags,
+  simulateFromFlags,
+} from './simulate.js';
 import { configOrExit, runUntilSignalled } from './start-command.js';
 
 /** The sample journeys and alert rules: online purchase and signup. */
@@ -27,18 +32,23 @@ export function registerDemoCommand(program: Command) {
     );
   addSimulationOptions(command, { breakStep: 'paid', breakAfterMs: 60_000 }).action(
     async (flags: SimulationFlags, self: Command) => {
+      // Before anything starts: a usage error must not cut the services short.
+      checkSimulationFlags(flags, self);
       const config = configOrExit({ ...DEMO_DEFAULTS, ...process.env });
       let simulation: Promise<number> | undefined;
-      // On Ctrl-C the producers flush what they hold before the services stop.
-      const runtime = await runUntilSignalled(config, SERVICE_NAMES, async () => {
-        await simulation;
-      });
+      // On Ctrl-C the producers flush what they hold before the services stop, and the
+      // exit code says whether they lost events.
+      const runtime = await runUntilSignalled(
+        config,
+        SERVICE_NAMES,
+        () => simulation ?? Promise.resolve(0),
+      );
       if (flags.breakStep) {
         process.stderr.write(
           `touchstream: step "${flags.breakStep}" breaks ${flags.breakAfter / 1000}s after the start; its alert fires once the rule's window has seen none. Ctrl-C stops.\n`,
         );
       }
-      simulation = simulateFromFlags(flags, runtime.address, self, config.auth.ingestKeys[0]);
+      simulation = simulateFromFlags(flags, runtime.address, config.auth.ingestKeys[0]);
       const code = await simulation;
       // The producers are done (--duration); the instance serves on until Ctrl-C.
       if (code !== 0) process.exitCode = code;

@@ -417,17 +417,8 @@ export function addSimulationOptions(
     .option('--seed <n>', 'make the same customers as a previous run', parseSeed);
 }
 
-/**
- * Runs the simulation the flags describe against `url` until its duration ends or the
- * process is asked to stop (SIGINT, SIGTERM), with progress on stdout. Resolves with the
- * exit code: 1 when the instance refused or lost events.
- */
-export async function simulateFromFlags(
-  flags: SimulationFlags,
-  url: string,
-  command: Command,
-  key?: string,
-): Promise<number> {
+/** Exits with a usage error for flags that cannot make a run; warns about odd ones. */
+export function checkSimulationFlags(flags: SimulationFlags, command: Command) {
   if (flags.breakAfter > 0 && flags.breakStep === undefined) {
     command.error('touchstream: --break-after needs --break-step <step>');
   }
@@ -442,6 +433,18 @@ export async function simulateFromFlags(
       `touchstream: each customer acts about every ${Math.round(secondsPerStep)}s; journeys with short step timeouts will mostly time out (raise --rate or lower --customers)\n`,
     );
   }
+}
+
+/**
+ * Runs the simulation the flags describe against `url` until its duration ends or the
+ * process is asked to stop (SIGINT, SIGTERM), with progress on stdout. Resolves with the
+ * exit code: 1 when the instance refused or lost events.
+ */
+export async function simulateFromFlags(
+  flags: SimulationFlags,
+  url: string,
+  key?: string,
+): Promise<number> {
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort();
   process.once('SIGINT', onSignal);
@@ -460,7 +463,8 @@ export async function simulateFromFlags(
       { signal: interrupt.signal, output: process.stdout },
     );
     process.stdout.write(formatSummary(summary));
-    return summary.totals.rejected + summary.totals.failed > 0 ? 1 : 0;
+    const lost = summary.totals.rejected + summary.totals.failed + summary.totals.refused;
+    return lost > 0 ? 1 : 0;
   } catch (error) {
     if (!(error instanceof SimulationError)) throw error;
     process.stderr.write(`touchstream: ${error.message}\n`);
@@ -481,7 +485,8 @@ export function registerSimulateCommand(program: Command) {
     .option('--key <key>', 'an ingest key, when the instance has keys');
   addSimulationOptions(command).action(
     async (flags: SimulationFlags & { url: string; key?: string }, self: Command) => {
-      process.exitCode = await simulateFromFlags(flags, flags.url, self, flags.key);
+      checkSimulationFlags(flags, self);
+      process.exitCode = await simulateFromFlags(flags, flags.url, flags.key);
     },
   );
 }

@@ -36,7 +36,8 @@ function parseServices(value: string): ServiceName[] {
 export async function runUntilSignalled(
   config: Config,
   chosen: readonly ServiceName[],
-  onStop?: () => Promise<void>,
+  /** Runs first on a signal; a code it resolves with becomes the exit code if higher. */
+  onStop?: () => Promise<number | undefined>,
 ): Promise<Runtime> {
   const logger = pino({ level: config.logLevel });
   const services = Object.fromEntries(
@@ -54,9 +55,12 @@ export async function runUntilSignalled(
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutdown_requested');
     Promise.resolve(onStop?.())
-      .then(() => runtime.stop())
+      .then(async (code) => {
+        await runtime.stop();
+        return Math.max(code ?? 0, Number(process.exitCode ?? 0));
+      })
       .then(
-        () => process.exit(0),
+        (code) => process.exit(code),
         (error) => {
           logger.error({ err: error }, 'shutdown_failed');
           process.exit(1);

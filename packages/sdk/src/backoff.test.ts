@@ -14,10 +14,18 @@ describe('backoff', () => {
 
   it('never comes back before Retry-After, and spreads clients by up to 20% above it', () => {
     expect(retryDelay(1, 1000, () => 0, policy)).toBe(1000);
-    expect(retryDelay(6, 1000, () => 1, policy)).toBe(1200);
     expect(retryDelay(1, 1000, () => 1, policy)).toBe(1100);
+    // Retry-After only lengthens the wait: past it, the exponential backoff still applies.
+    expect(retryDelay(6, 1000, () => 1, policy)).toBe(2000);
     // A bogus header is capped.
     expect(retryDelay(1, 86_400_000, () => 0, policy)).toBe(60_000);
+  });
+
+  it('backs off as usual when Retry-After says 0 or a past date', () => {
+    expect([1, 2, 3, 4].map((a) => retryDelay(a, 0, () => 1, policy))).toEqual([
+      100, 200, 400, 800,
+    ]);
+    expect(retryDelay(4, 0, () => 0.5, policy)).toBe(400);
   });
 
   it('reads Retry-After as seconds or an HTTP date', () => {

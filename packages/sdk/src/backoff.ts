@@ -31,7 +31,8 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
  * The wait before retry number `attempt` (1 = the first retry). Full jitter over an
  * exponential ceiling spreads clients that failed together. A Retry-After is a floor: the
  * wait is never shorter than the server asked, and gets up to 20% on top so that clients
- * told the same second do not all come back in it.
+ * told the same second do not all come back in it. It only ever lengthens the wait: a
+ * `Retry-After: 0` still backs off as if there were none.
  */
 export function retryDelay(
   attempt: number,
@@ -40,9 +41,10 @@ export function retryDelay(
   policy: BackoffPolicy = DEFAULT_BACKOFF,
 ): number {
   const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
-  if (retryAfterMs === undefined) return Math.round(random() * ceiling);
+  const backoff = random() * ceiling;
+  if (retryAfterMs === undefined) return Math.round(backoff);
   const floor = Math.min(retryAfterMs, policy.maxRetryAfterMs);
-  return Math.round(floor + random() * Math.min(ceiling, floor * 0.2));
+  return Math.round(Math.max(backoff, floor + random() * Math.min(ceiling, floor * 0.2)));
 }
 
 /** Statuses worth the same request again: the server said "later", never "wrong". */

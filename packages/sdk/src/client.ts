@@ -58,8 +58,8 @@ export interface ClientOptions {
    * refused alone instead of making the server refuse the whole batch it travels in.
    */
   validate?: boolean;
-  /** Every loss is reported here, once per batch or refused event. */
-  onError?: (error: DeliveryError) => void;
+  /** Every loss is reported here, once per batch or refused event (may be async). */
+  onError?: (error: DeliveryError) => unknown;
   /** Defaults to the global `fetch`. */
   fetch?: typeof fetch;
   /** Defaults to Math.random; jitter only. */
@@ -198,7 +198,8 @@ export function createTouchstreamClient(options: ClientOptions): TouchstreamClie
 
   const report = (error: DeliveryError) => {
     try {
-      options.onError?.(error);
+      // An async callback that rejects is caught too: it must not end the process.
+      Promise.resolve(options.onError?.(error)).catch(() => {});
     } catch {
       // A failing callback must not stop delivery of everything else.
     }
@@ -380,7 +381,17 @@ export function createTouchstreamClient(options: ClientOptions): TouchstreamClie
           );
         }
       }
-      const json = JSON.stringify(event);
+      let json: string;
+      try {
+        json = JSON.stringify(event);
+      } catch (error) {
+        // Only without validation can a BigInt or a cycle get here; track() never throws.
+        return refuse(
+          new DeliveryError('invalid_event', `the event is not JSON: ${String(error)}`, {
+            events: [event],
+          }),
+        );
+      }
       const bytes = utf8Length(json);
       if (bytes > maxEventBytes(limits)) {
         return refuse(

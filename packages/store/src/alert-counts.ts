@@ -22,20 +22,20 @@ const COUNTS = `
   WITH facts AS (
     SELECT instance, customer_id, kind, step, time FROM journey_facts FINAL
     WHERE journey = {journey:String} AND step IN ({previous:UInt8}, {step:UInt8})
-      AND time >= {baseline_from:DateTime64(3)}
+      AND time >= {baseline_from:DateTime64(3, 'UTC')}
   ),
   entries AS (
     SELECT instance, customer_id, time FROM facts
-    WHERE kind = 'reached' AND step = {previous:UInt8} AND time < {to:DateTime64(3)}
+    WHERE kind = 'reached' AND step = {previous:UInt8} AND time < {to:DateTime64(3, 'UTC')}
   )
   SELECT
-    countIf(e.time >= {from:DateTime64(3)}) AS entries,
+    countIf(e.time >= {from:DateTime64(3, 'UTC')}) AS entries,
     (SELECT count() FROM facts WHERE kind = 'reached' AND step = {step:UInt8}
-       AND time >= {from:DateTime64(3)} AND time < {to:DateTime64(3)}) AS reached_step,
-    countIf(e.time >= {from:DateTime64(3)} AND n.instance != '') AS continued,
-    countIf(e.time >= {from:DateTime64(3)} AND d.instance != '') AS dropped,
-    countIf(e.time < {from:DateTime64(3)} AND n.instance != '') AS baseline_continued,
-    countIf(e.time < {from:DateTime64(3)} AND d.instance != '') AS baseline_dropped
+       AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}) AS reached_step,
+    countIf(e.time >= {from:DateTime64(3, 'UTC')} AND n.instance != '') AS continued,
+    countIf(e.time >= {from:DateTime64(3, 'UTC')} AND d.instance != '') AS dropped,
+    countIf(e.time < {from:DateTime64(3, 'UTC')} AND n.instance != '') AS baseline_continued,
+    countIf(e.time < {from:DateTime64(3, 'UTC')} AND d.instance != '') AS baseline_dropped
   FROM entries AS e
   LEFT JOIN (SELECT instance, customer_id FROM facts WHERE kind = 'reached' AND step = {step:UInt8}) AS n
     ON n.instance = e.instance AND n.customer_id = e.customer_id

@@ -14,7 +14,7 @@ const PER_STEP = `
   ),
   reached AS (
     SELECT instance, customer_id, step, channel FROM facts
-    WHERE kind = 'reached' AND time >= {from:DateTime64(3)} AND time < {to:DateTime64(3)}
+    WHERE kind = 'reached' AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
   )
   SELECT r.step AS step, r.channel AS channel,
          n.instance != '' AS continued, n.channel AS next_channel, n.seconds_from_previous AS seconds,

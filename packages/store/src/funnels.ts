@@ -130,13 +130,13 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   const time = span < 2 ** 32 - 1 ? 'UInt32' : 'UInt64';
   const fromMs = params.bind('Int64', spec.from);
   const toRel = params.bind(time, spec.to - spec.from + 1);
-  const to = params.bind('DateTime64(3)', toClickHouseTime(spec.to));
+  const to = params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.to));
   const windowMs = params.bind(time, spec.windowMs);
-  const from = params.bind('DateTime64(3)', toClickHouseTime(spec.from));
+  const from = params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.from));
   // The narrowest mask that holds a bit per step.
   const maskType = K <= 8 ? 'toUInt8' : K <= 16 ? 'toUInt16' : 'toUInt32';
   // Entries are before `to`; their later steps at most `window` after them.
-  const until = params.bind('DateTime64(3)', toClickHouseTime(spec.to + spec.windowMs));
+  const until = params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.to + spec.windowMs));
   const types = params.bind('Array(String)', [...new Set(spec.steps.map((s) => s.event_type))]);
   const mask = spec.steps
     .map((step, k) => `if(${stepSql(params, step)}, ${2 ** k}, 0)`)

@@ -82,6 +82,8 @@ export function buildAlerter(deps: AlerterDeps) {
     registers,
   });
   const watches = new Map<string, Watch>();
+  /** The rules of the latest cycle: an evaluation of a rule deleted since changes nothing. */
+  let liveRules = new Set<string>();
   new Gauge({
     name: 'touchstream_alerter_alerts_firing',
     help: 'Rules whose alert is firing.',
@@ -133,9 +135,12 @@ export function buildAlerter(deps: AlerterDeps) {
         return next;
       });
     writeChains.set(id, write);
-    void write.finally(() => {
+    // Both ways: a failed write is the caller's to handle, and a chain left rejected here
+    // would be an unhandled rejection that ends the process.
+    const forget = () => {
       if (writeChains.get(id) === write) writeChains.delete(id);
-    });
+    };
+    void write.then(forget, forget);
     return track(write);
   };
 
@@ -216,11 +221,22 @@ export function buildAlerter(deps: AlerterDeps) {
   };
 
   const resolve = async (id: string, message: string, at: number) => {
-    const resolved = await update(id, (r) => ({
-      ...r,
-      alert: { ...r.alert, state: 'resolved', resolved_at: iso(at), message },
-      resolvedNotice: r.webhookUrl ? 'pending' : 'none',
-    }));
+    // Resolving twice (a deleted rule whose last evaluation resolved it too) would post
+    // the resolution twice: the first resolution stands.
+    if (records.get(id)?.alert.state !== 'firing') return;
+    let already = false;
+    const resolved = await update(id, (r) => {
+      if (r.alert.state === 'resolved') {
+        already = true;
+        return r;
+      }
+      return {
+        ...r,
+        alert: { ...r.alert, state: 'resolved', resolved_at: iso(at), message },
+        resolvedNotice: r.webhookUrl ? 'pending' : 'none',
+      };
+    });
+    if (already) return;
     transitions.inc({ state: 'resolved' });
     logger.info({ rule_id: resolved.alert.rule_id, alert_id: id, message }, 'alert_resolved');
     if (resolved.resolvedNotice === 'pending') notify(id, 'resolved');
@@ -251,6 +267,8 @@ export function buildAlerter(deps: AlerterDeps) {
     const judgement = judge(rule, previous.name, counts);
     const watch = watches.get(rule.id) ?? { state: OK };
     const step = nextState(watch.state, judgement.verdict, at, parseDuration(rule.for) ?? 0);
+    // The rule was deleted while its counts were read: nothing watches the step any more.
+    if (!liveRules.has(rule.id) || abort.signal.aborted) return;
     if (step.change === 'fire') {
       const recordId = await fire(rule, judgement, at);
       watches.set(rule.id, { state: step.state, recordId });
@@ -274,18 +292,21 @@ export function buildAlerter(deps: AlerterDeps) {
     const live = new Set(rules.map((r) => r.id));
     for (const [ruleId, watch] of watches) {
       if (live.has(ruleId)) continue;
+      watches.delete(ruleId);
       if (watch.state.kind === 'firing' && watch.recordId) {
         await resolve(watch.recordId, `Resolved: the rule "${ruleId}" was deleted.`, now());
       }
-      watches.delete(ruleId);
     }
   };
 
   /** Loads the rules and spreads their evaluations evenly across the interval. */
   const cycle = async () => {
     const [rules, journeys] = await Promise.all([listAlertRules(store), listJourneys(store)]);
+    if (abort.signal.aborted) return;
     lastCycleAt = now();
+    liveRules = new Set(rules.map((r) => r.id));
     await forgetDeleted(rules);
+    if (abort.signal.aborted) return;
     const offsets = evaluationOffsets(rules.length, deps.intervalMs);
     rules.forEach((rule, i) => {
       const timer = setTimeout(() => {
@@ -306,9 +327,18 @@ export function buildAlerter(deps: AlerterDeps) {
     });
   };
 
+  // A cycle still loading rules when the next is due (a slow store) is not doubled up.
+  let cycling = false;
   const runCycle = () => {
-    if (abort.signal.aborted) return;
-    track(cycle().catch((error) => logger.warn({ err: error }, 'alert_cycle_failed')));
+    if (abort.signal.aborted || cycling) return;
+    cycling = true;
+    track(
+      cycle()
+        .catch((error) => logger.warn({ err: error }, 'alert_cycle_failed'))
+        .finally(() => {
+          cycling = false;
+        }),
+    );
   };
 
   return {
@@ -328,6 +358,7 @@ export function buildAlerter(deps: AlerterDeps) {
         if (record.firingNotice === 'pending') notify(record.id, 'firing');
         if (record.resolvedNotice === 'pending') notify(record.id, 'resolved');
       }
+      if (abort.signal.aborted) return;
       runCycle();
       cycleTimer = setInterval(runCycle, deps.intervalMs);
       logger.info({ interval_ms: deps.intervalMs, open_alerts: records.size }, 'alerter_started');
