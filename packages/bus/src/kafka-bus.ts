@@ -140,9 +140,9 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
   const sendGroup = async (group: QueuedPublish[]) => {
     const byTopic = new Map<string, OutgoingRecord[]>();
     for (const { topic, records } of group) {
-      const list = byTopic.get(topic) ?? [];
-      if (list.length === 0) byTopic.set(topic, list);
-      list.push(...records);
+      const list = byTopic.get(topic);
+      if (list) list.push(...records);
+      else byTopic.set(topic, [...records]);
     }
     await connectProducer();
     await producer.sendBatch({

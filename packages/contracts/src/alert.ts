@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationText, parseDuration, positiveDurationText } from './duration.js';
+import { durationText, positiveDurationText, withinAYear } from './duration.js';
 import type { ErrorDetail } from './errors.js';
 import { type Journey, journeyId } from './journey.js';
 
@@ -8,23 +8,16 @@ export const alertRuleId = journeyId;
 export const alertCondition = z.enum(['no_events', 'conversion_drop']);
 export type AlertCondition = z.infer<typeof alertCondition>;
 
-/** The longest window, baseline or wait a rule may have: a year, like a funnel's window. */
-const MAX_RULE_DURATION_MS = 366 * 86_400_000;
-const atMostAYear = {
-  message: 'must be at most 366d',
-};
-const withinAYear = (text: string) => (parseDuration(text) ?? 0) <= MAX_RULE_DURATION_MS;
-
 // Defaults follow the contract's example rule: a 5-minute window judged against a week.
 export const alertRuleBody = z.strictObject({
   journey: journeyId,
   step: z.string().min(1).max(64),
   condition: alertCondition,
-  window: positiveDurationText.refine(withinAYear, atMostAYear).default('5m'),
+  window: withinAYear(positiveDurationText).default('5m'),
   min_entries: z.number().int().min(0).default(20),
   drop: z.number().gt(0).max(1).default(0.5),
-  baseline_window: positiveDurationText.refine(withinAYear, atMostAYear).default('7d'),
-  for: durationText.refine(withinAYear, atMostAYear).default('0s'),
+  baseline_window: withinAYear(positiveDurationText).default('7d'),
+  for: withinAYear(durationText).default('0s'),
   webhook_url: z.url({ protocol: /^https?$/ }).optional(),
 });
 export type AlertRuleBody = z.infer<typeof alertRuleBody>;

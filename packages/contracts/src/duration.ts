@@ -20,6 +20,18 @@ export const positiveDurationText = durationText.refine((s) => (parseDuration(s)
   message: 'must be longer than 0',
 });
 
+/**
+ * The longest window a query or an alert rule may ask for: a year, as in the product
+ * tools. Past it, ranges leave what ClickHouse's DateTime64 holds comfortably.
+ */
+export const MAX_WINDOW_MS = 366 * 86_400_000;
+
+/** A duration text no longer than MAX_WINDOW_MS. */
+export const withinAYear = <T extends z.ZodType<string>>(schema: T) =>
+  schema.refine((s) => (parseDuration(s) ?? 0) <= MAX_WINDOW_MS, {
+    message: 'must be at most 366d',
+  });
+
 /** A duration parsed into milliseconds. */
 export const durationMs = durationText.transform((s) => parseDuration(s) as number);
 

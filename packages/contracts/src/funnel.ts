@@ -1,12 +1,9 @@
 import { z } from 'zod';
-import { parseDuration, positiveDurationText } from './duration.js';
+import { positiveDurationText, withinAYear } from './duration.js';
 import { propertyName, propertyValue } from './event.js';
 import { journeyId, stepMatcher } from './journey.js';
 
 const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
-
-/** The longest conversion window: a year, as in the product tools. */
-export const MAX_FUNNEL_WINDOW_MS = 366 * 86_400_000;
 
 // Unknown fields are refused, as in ingest: a misspelt `filter` must not quietly give an
 // unfiltered funnel.
@@ -39,11 +36,7 @@ export const funnelQuery = z
     journey: journeyId.optional(),
     from: isoTime.optional(),
     to: isoTime.optional(),
-    window: positiveDurationText
-      .refine((w) => (parseDuration(w) ?? 0) <= MAX_FUNNEL_WINDOW_MS, {
-        message: 'must be at most 366d',
-      })
-      .optional(),
+    window: withinAYear(positiveDurationText).optional(),
     breakdown: z.union([z.literal('channel'), z.string().regex(/^property:.{1,64}$/)]).optional(),
     filters: z.array(funnelFilter).max(20).optional(),
   })
