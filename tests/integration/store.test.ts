@@ -37,6 +37,19 @@ describe('store', () => {
     expect(rows.map((r) => r.version)).toEqual(all.map((m) => m.version));
   });
 
+  it('merges a month of events into one part an hour after its last insert', async () => {
+    const [table] = await (
+      await store.query({
+        query:
+          "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'events'",
+        format: 'JSONEachRow',
+      })
+    ).json<{ engine_full: string }>();
+    expect(table?.engine_full).toContain('PARTITION BY toYYYYMM(timestamp)');
+    expect(table?.engine_full).toContain('min_age_to_force_merge_seconds = 3600');
+    expect(table?.engine_full).toContain('min_age_to_force_merge_on_partition_only = 1');
+  });
+
   it('reads back what it stored, with time in milliseconds and typed properties', async () => {
     await insertEvents(store, [event()]);
     const [stored] = await readEvents(store, 'c-1');

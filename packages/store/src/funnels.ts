@@ -118,6 +118,12 @@ function breakdownSql(params: Params, breakdown: NonNullable<FunnelSpec['breakdo
  * from (the window counts from the entry), and it is the running maximum of b_{k-1} over
  * strictly earlier events, which is a forward fill since b values only grow along time.
  *
+ * "Strictly earlier" needs care with events at the same millisecond. When every step has
+ * its own event type, an event matches at most one step, and events of one millisecond are
+ * sorted later steps first: the events before a step-k event within its millisecond then
+ * match no step k-1, and the plain shift by one is right. Otherwise a pass per level carries
+ * the value from before the millisecond across it.
+ *
  * Step times are taken on one chain per customer: the one whose deepest step came first,
  * walking back from it to the latest event of each earlier step (the tightest such chain).
  */
@@ -143,6 +149,9 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
     .join(' + ');
   const filters = spec.filters.map((f) => filterSql(params, f));
   const breakdown = spec.breakdown ? breakdownSql(params, spec.breakdown) : `''`;
+  // Without channel or property conditions, every event of the step types matches a step.
+  const onlyTypes = spec.steps.every((s) => s.channel === undefined && s.where === undefined);
+  const oneStepPerEvent = new Set(spec.steps.map((s) => s.event_type)).size === K;
 
   // Each level is a subquery of its own: as aliases in one SELECT, every level would be
   // expanded into the next and planning grows exponentially with the number of steps.
@@ -152,36 +161,39 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   for (let k = 1; k < K; k++) {
     // p: b_{k-1} filled forward, shifted to the last event strictly earlier in time.
     const filled = `arrayFill(x -> x > 0, b${k - 1})`;
-    const before = `arrayFill((v, s) -> s, arrayShiftRight(${filled}, 1), starts)`;
+    const shifted = `arrayShiftRight(${filled}, 1)`;
+    const before = oneStepPerEvent ? shifted : `arrayFill((v, s) -> s, ${shifted}, starts)`;
     layers.push(
       `arrayMap((p, mi, ti) -> if(bitTest(mi, ${k}) AND p > 0 AND ti - p <= ${windowMs}, p, 0), ${before}, m, t) AS b${k}`,
     );
   }
-  layers.push(
-    `multiIf(${Array.from({ length: K - 1 }, (_, i) => K - 1 - i)
-      .map((k) => `arrayExists(x -> x > 0, b${k}), ${k}`)
-      .join(', ')}, 0) AS depth`,
-  );
-  // tau_k: the time of step k on the chosen chain, for k <= depth.
+  const levels = Array.from({ length: K }, (_, i) => K - 1 - i);
+  // -1: no entry in [from, to), the customer is not in the funnel.
+  layers.push(`multiIf(${levels.map((k) => `arrayMax(b${k}) > 0, ${k}`).join(', ')}, -1) AS depth`);
+  // tau_k: the time of step k on the chosen chain, for k <= depth. t is sorted: the first
+  // match is the earliest, the last the latest. The deepest level is picked per customer
+  // first, so its array is searched once rather than every level's.
+  const deepest = `multiIf(${levels.map((k) => `depth = ${k}, b${k}`).join(', ')}, b0)`;
+  layers.push(`arrayFirst((ti, bi) -> bi > 0, t, ${deepest}) AS tau_deepest`);
   for (let k = K - 1; k >= 0; k--) {
-    // t is sorted: the first match is the earliest, the last the latest.
-    const first = `arrayFirst((ti, bi) -> bi > 0, t, b${k})`;
     const latestBefore =
       k === K - 1 ? '0' : `arrayLast((ti, bi) -> bi > 0 AND ti < tau${k + 1}, t, b${k})`;
-    layers.push(`multiIf(depth = ${k}, ${first}, depth > ${k}, ${latestBefore}, 0) AS tau${k}`);
+    layers.push(`multiIf(depth = ${k}, tau_deepest, depth > ${k}, ${latestBefore}, 0) AS tau${k}`);
   }
 
   // One UInt64 per event, time in milliseconds above the 20 step bits: a plain array
-  // sorts by time and is far cheaper to collect than an array of tuples.
-  const packed = `bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - ${fromMs}), ${STEP_BITS}) + mask`;
+  // sorts by time and is far cheaper to collect than an array of tuples. The bits hold the
+  // mask's complement, so that within a millisecond later steps sort first.
+  const low = 2 ** STEP_BITS - 1;
+  const packed = `bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - ${fromMs}), ${STEP_BITS}) + ${low} - mask`;
   const firstEntry = spec.breakdown
     ? `, argMinIf(value, (timestamp, event_id), bitTest(mask, 0) AND timestamp < ${to}) AS breakdown_value`
     : `, '' AS breakdown_value`;
   let perCustomer = `
       SELECT arraySort(groupArray(${packed})) AS ev,
              arrayMap(e -> to${time}(bitShiftRight(e, ${STEP_BITS}) + 1), ev) AS t,
-             arrayMap(e -> ${maskType}(bitAnd(e, ${2 ** STEP_BITS - 1})), ev) AS m,
-             arrayMap((a, b) -> a != b, t, arrayShiftRight(t, 1)) AS starts
+             arrayMap(e -> ${maskType}(${low} - bitAnd(e, ${low})), ev) AS m
+             ${oneStepPerEvent ? '' : ', arrayMap((a, b) -> a != b, t, arrayShiftRight(t, 1)) AS starts'}
              ${firstEntry}
       FROM (
         SELECT customer_id, timestamp, event_id, toUInt32(${mask}) AS mask, ${breakdown} AS value
@@ -189,9 +201,8 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
         WHERE timestamp >= ${from} AND timestamp < ${until} AND type IN ${types}
           ${filters.map((f) => `AND ${f}`).join('\n          ')}
       )
-      WHERE mask != 0
-      GROUP BY customer_id
-      HAVING countIf(bitTest(mask, 0) AND timestamp < ${to}) > 0`;
+      ${onlyTypes ? '' : 'WHERE mask != 0'}
+      GROUP BY customer_id`;
   for (const layer of layers) perCustomer = `SELECT *, ${layer} FROM (${perCustomer})`;
 
   const columns = [
@@ -205,11 +216,11 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   ];
   const grouped = spec.breakdown
     ? `SELECT grouping(breakdown_value) AS is_total, breakdown_value, ${columns.join(', ')}
-       FROM (${perCustomer})
+       FROM (${perCustomer}) WHERE depth >= 0
        GROUP BY GROUPING SETS ((), (breakdown_value))
        ORDER BY is_total DESC, c0 DESC, breakdown_value
        LIMIT ${limits.maxBreakdownValues + 1}`
-    : `SELECT 1 AS is_total, '' AS breakdown_value, ${columns.join(', ')} FROM (${perCustomer})`;
+    : `SELECT 1 AS is_total, '' AS breakdown_value, ${columns.join(', ')} FROM (${perCustomer}) WHERE depth >= 0`;
   const settings = [
     `max_execution_time = ${limits.maxExecutionSeconds}`,
     `timeout_overflow_mode = 'throw'`,
