@@ -37,7 +37,7 @@ describe('store', () => {
     expect(rows.map((r) => r.version)).toEqual(all.map((m) => m.version));
   });
 
-  it('merges a month of events into one part an hour after its last insert', async () => {
+  it('sets the events table to merge a month into one part an hour after its last insert', async () => {
     const [table] = await (
       await store.query({
         query:

@@ -136,14 +136,14 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   const time = span < 2 ** 32 - 1 ? 'UInt32' : 'UInt64';
   const fromMs = params.bind('Int64', spec.from);
   const toRel = params.bind(time, spec.to - spec.from + 1);
-  const to = params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.to));
   const windowMs = params.bind(time, spec.windowMs);
   const from = params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.from));
   // The narrowest mask that holds a bit per step.
   const maskType = K <= 8 ? 'toUInt8' : K <= 16 ? 'toUInt16' : 'toUInt32';
   // Entries are before `to`; their later steps at most `window` after them.
   const until = params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.to + spec.windowMs));
-  const types = params.bind('Array(String)', [...new Set(spec.steps.map((s) => s.event_type))]);
+  const stepTypes = [...new Set(spec.steps.map((s) => s.event_type))];
+  const types = params.bind('Array(String)', stepTypes);
   const mask = spec.steps
     .map((step, k) => `if(${stepSql(params, step)}, ${2 ** k}, 0)`)
     .join(' + ');
@@ -151,7 +151,7 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   const breakdown = spec.breakdown ? breakdownSql(params, spec.breakdown) : `''`;
   // Without channel or property conditions, every event of the step types matches a step.
   const onlyTypes = spec.steps.every((s) => s.channel === undefined && s.where === undefined);
-  const oneStepPerEvent = new Set(spec.steps.map((s) => s.event_type)).size === K;
+  const oneStepPerEvent = stepTypes.length === K;
 
   // Each level is a subquery of its own: as aliases in one SELECT, every level would be
   // expanded into the next and planning grows exponentially with the number of steps.
@@ -186,8 +186,9 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   // mask's complement, so that within a millisecond later steps sort first.
   const low = 2 ** STEP_BITS - 1;
   const packed = `bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - ${fromMs}), ${STEP_BITS}) + ${low} - mask`;
+  // Entries are told by b0; only the breakdown's first entry compares with `to` as a time.
   const firstEntry = spec.breakdown
-    ? `, argMinIf(value, (timestamp, event_id), bitTest(mask, 0) AND timestamp < ${to}) AS breakdown_value`
+    ? `, argMinIf(value, (timestamp, event_id), bitTest(mask, 0) AND timestamp < ${params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.to))}) AS breakdown_value`
     : `, '' AS breakdown_value`;
   let perCustomer = `
       SELECT arraySort(groupArray(${packed})) AS ev,
