@@ -113,16 +113,19 @@ function breakdownSql(params: Params, breakdown: NonNullable<FunnelSpec['breakdo
  * chain (and it gives no step times). The contract asks for the deepest step *any* entry
  * reached, so the chains are computed per customer with array functions, in linear time:
  *
- * b_k[i] is, for event i matching step k, the latest entry from which steps 0..k can be
- * done in order ending at event i (or 0). The latest entry is the best one to continue
- * from (the window counts from the entry), and it is the running maximum of b_{k-1} over
- * strictly earlier events, which is a forward fill since b values only grow along time.
+ * f_k[i] is the latest entry from which steps 0..k can be done in order by the customer's
+ * i-th event. The latest entry is the best one to continue from (the
+ * window counts from the entry), and it only grows along time, so it is a forward fill.
  *
  * "Strictly earlier" needs care with events at the same millisecond. When every step has
  * its own event type, an event matches at most one step, and events of one millisecond are
  * sorted later steps first: the events before a step-k event within its millisecond then
- * match no step k-1, and the plain shift by one is right. Otherwise a pass per level carries
- * the value from before the millisecond across it.
+ * match no step k-1, and the fill up to the event itself is the value from strictly
+ * earlier. Otherwise a pass per level carries the value from before the millisecond across it.
+ *
+ * The engine evaluates a lambda over whole arrays, one operation at a time, so the cost is
+ * the number of operations per event: three per step level, and (with one step per event)
+ * none for the step times, which are found by index.
  *
  * Step times are taken on one chain per customer: the one whose deepest step came first,
  * walking back from it to the latest event of each earlier step (the tightest such chain).
@@ -130,12 +133,14 @@ function breakdownSql(params: Params, breakdown: NonNullable<FunnelSpec['breakdo
 export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNEL_LIMITS) {
   const params = new Params();
   const K = spec.steps.length;
-  // Times are milliseconds after `from`, plus one so that 0 can mean "no chain": 32 bits
-  // when the range and window allow (half the memory for every array pass), else 64.
-  const span = spec.to - spec.from + spec.windowMs + 1;
+  // Times are milliseconds after an origin one window and one millisecond before `from`:
+  // 0 can mean "no entry", and no event is within the window of it. 32 bits when the
+  // range allows (half the memory for every array pass), else 64.
+  const origin = spec.from - spec.windowMs - 1;
+  const span = spec.to + spec.windowMs - origin;
   const time = span < 2 ** 32 - 1 ? 'UInt32' : 'UInt64';
-  const fromMs = params.bind('Int64', spec.from);
-  const toRel = params.bind(time, spec.to - spec.from + 1);
+  const originMs = params.bind('Int64', origin);
+  const toRel = params.bind(time, spec.to - origin);
   const windowMs = params.bind(time, spec.windowMs);
   const from = params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.from));
   // The narrowest mask that holds a bit per step.
@@ -155,44 +160,62 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
 
   // Each level is a subquery of its own: as aliases in one SELECT, every level would be
   // expanded into the next and planning grows exponentially with the number of steps.
-  const layers: string[] = [
-    `arrayMap((ti, mi) -> if(bitTest(mi, 0) AND ti < ${toRel}, ti, 0), t, m) AS b0`,
-  ];
-  for (let k = 1; k < K; k++) {
-    // p: b_{k-1} filled forward, shifted to the last event strictly earlier in time.
-    const filled = `arrayFill(x -> x > 0, b${k - 1})`;
-    const shifted = `arrayShiftRight(${filled}, 1)`;
-    const before = oneStepPerEvent ? shifted : `arrayFill((v, s) -> s, ${shifted}, starts)`;
+  const layers: string[] = [];
+  // ok_k[i]: event i does step k of some chain. f_k[i]: the latest entry whose chain
+  // reached step k at or before event i, 0 for none. It only grows along time, so it is a
+  // forward fill of the entries where ok_k holds; and an event does step k+1 when it is
+  // within the window of f_k as it stood strictly earlier. One test per event and level,
+  // then a fill that tests nothing. arrayFill never replaces the first element: `ev`
+  // starts with an empty event, at time 0, for that.
+  const before = (k: number) => (oneStepPerEvent ? `f${k - 1}` : `before${k}`);
+  layers.push(`arrayMap((ti, mi) -> bitTest(mi, 0) AND ti < ${toRel}, t, m) AS ok0`);
+  for (let k = 0; k < K - 1; k++) {
+    layers.push(`arrayFill((v, ok) -> ok, ${k === 0 ? 't' : before(k)}, ok${k}) AS f${k}`);
+    if (!oneStepPerEvent) {
+      // f_k as it stood before the event's millisecond: shifted by one, then carried
+      // across the events of one millisecond from its first.
+      layers.push(`arrayFill((v, s) -> s, arrayShiftRight(f${k}, 1), starts) AS before${k + 1}`);
+    }
+    // No entry (0) is more than a window before any event.
     layers.push(
-      `arrayMap((p, mi, ti) -> if(bitTest(mi, ${k}) AND p > 0 AND ti - p <= ${windowMs}, p, 0), ${before}, m, t) AS b${k}`,
+      `arrayMap((p, mi, ti) -> bitTest(mi, ${k + 1}) AND ti <= p + ${windowMs}, ${before(k + 1)}, m, t) AS ok${k + 1}`,
     );
   }
   const levels = Array.from({ length: K }, (_, i) => K - 1 - i);
+  const reached = (k: number) => (k === K - 1 ? `arrayMax(ok${k}) = 1` : `f${k}[-1] > 0`);
   // -1: no entry in [from, to), the customer is not in the funnel.
-  layers.push(`multiIf(${levels.map((k) => `arrayMax(b${k}) > 0, ${k}`).join(', ')}, -1) AS depth`);
-  // tau_k: the time of step k on the chosen chain, for k <= depth. t is sorted: the first
-  // match is the earliest, the last the latest. The deepest level is picked per customer
-  // first, so its array is searched once rather than every level's.
-  const deepest = `multiIf(${levels.map((k) => `depth = ${k}, b${k}`).join(', ')}, b0)`;
-  layers.push(`arrayFirst((ti, bi) -> bi > 0, t, ${deepest}) AS tau_deepest`);
+  layers.push(`multiIf(${levels.map((k) => `${reached(k)}, ${k}`).join(', ')}, -1) AS depth`);
+  // Step times along one chain, by event index (0: none): the earliest event doing the
+  // deepest step, then for each earlier step the latest event doing it strictly earlier.
+  layers.push(
+    `multiIf(${levels.map((k) => `depth = ${k}, arrayFirstIndex(ok -> ok, ok${k})`).join(', ')}, 0) AS i_deepest`,
+  );
   for (let k = K - 1; k >= 0; k--) {
+    // With one step per event, the events before index i at i's millisecond do later
+    // steps, so "strictly earlier" is "at a lower index".
     const latestBefore =
-      k === K - 1 ? '0' : `arrayLast((ti, bi) -> bi > 0 AND ti < tau${k + 1}, t, b${k})`;
-    layers.push(`multiIf(depth = ${k}, tau_deepest, depth > ${k}, ${latestBefore}, 0) AS tau${k}`);
+      k === K - 1
+        ? '0'
+        : oneStepPerEvent
+          ? `arrayLastIndex(ok -> ok, arraySlice(ok${k}, 1, i${k + 1} - 1))`
+          : `arrayLastIndex((ti, ok) -> ok AND ti < t[i${k + 1}], t, ok${k})`;
+    layers.push(`multiIf(depth = ${k}, i_deepest, depth > ${k}, ${latestBefore}, 0) AS i${k}`);
   }
+  layers.push(spec.steps.map((_, k) => `t[i${k}] AS tau${k}`).join(', '));
 
   // One UInt64 per event, time in milliseconds above the 20 step bits: a plain array
   // sorts by time and is far cheaper to collect than an array of tuples. The bits hold the
-  // mask's complement, so that within a millisecond later steps sort first.
+  // mask's complement, so that within a millisecond later steps sort first. The empty
+  // first event, all bits set, is at time 0 and does no step.
   const low = 2 ** STEP_BITS - 1;
-  const packed = `bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - ${fromMs}), ${STEP_BITS}) + ${low} - mask`;
-  // Entries are told by b0; only the breakdown's first entry compares with `to` as a time.
+  const packed = `bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - ${originMs}), ${STEP_BITS}) + ${low} - mask`;
+  // Entries are told by f0; only the breakdown's first entry compares with `to` as a time.
   const firstEntry = spec.breakdown
     ? `, argMinIf(value, (timestamp, event_id), bitTest(mask, 0) AND timestamp < ${params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.to))}) AS breakdown_value`
     : `, '' AS breakdown_value`;
   let perCustomer = `
-      SELECT arraySort(groupArray(${packed})) AS ev,
-             arrayMap(e -> to${time}(bitShiftRight(e, ${STEP_BITS}) + 1), ev) AS t,
+      SELECT arrayPushFront(arraySort(groupArray(${packed})), ${low}) AS ev,
+             arrayMap(e -> to${time}(bitShiftRight(e, ${STEP_BITS})), ev) AS t,
              arrayMap(e -> ${maskType}(${low} - bitAnd(e, ${low})), ev) AS m
              ${oneStepPerEvent ? '' : ', arrayMap((a, b) -> a != b, t, arrayShiftRight(t, 1)) AS starts'}
              ${firstEntry}
