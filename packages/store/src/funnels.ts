@@ -149,13 +149,19 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   const until = params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.to + spec.windowMs));
   const stepTypes = [...new Set(spec.steps.map((s) => s.event_type))];
   const types = params.bind('Array(String)', stepTypes);
-  const mask = spec.steps
-    .map((step, k) => `if(${stepSql(params, step)}, ${2 ** k}, 0)`)
-    .join(' + ');
+  // Without channel or property conditions, every event of the step types matches a step,
+  // and its type alone gives its steps: one lookup rather than a test per step.
+  const onlyTypes = spec.steps.every((s) => s.channel === undefined && s.where === undefined);
+  const mask = onlyTypes
+    ? `transform(type, ${types}, ${params.bind(
+        'Array(UInt32)',
+        stepTypes.map((type) =>
+          spec.steps.reduce((bits, s, k) => (s.event_type === type ? bits | (1 << k) : bits), 0),
+        ),
+      )}, toUInt32(0))`
+    : `toUInt32(${spec.steps.map((step, k) => `if(${stepSql(params, step)}, ${2 ** k}, 0)`).join(' + ')})`;
   const filters = spec.filters.map((f) => filterSql(params, f));
   const breakdown = spec.breakdown ? breakdownSql(params, spec.breakdown) : `''`;
-  // Without channel or property conditions, every event of the step types matches a step.
-  const onlyTypes = spec.steps.every((s) => s.channel === undefined && s.where === undefined);
   const oneStepPerEvent = stepTypes.length === K;
 
   // Each level is a subquery of its own: as aliases in one SELECT, every level would be
@@ -163,11 +169,13 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   const layers: string[] = [];
   // ok_k[i]: event i does step k of some chain. f_k[i]: the latest entry whose chain
   // reached step k at or before event i, 0 for none. It only grows along time, so it is a
-  // forward fill of the entries where ok_k holds; and an event does step k+1 when it is
-  // within the window of f_k as it stood strictly earlier. One test per event and level,
+  // forward fill of the entries where ok_k holds; and an event does step k+1 when its reach
+  // (the earliest entry it is within the window of) is at most f_k as it stood strictly
+  // earlier. No entry (0) is within the window of any event. One test per event and level,
   // then a fill that tests nothing. arrayFill never replaces the first element: `ev`
   // starts with an empty event, at time 0, for that.
   const before = (k: number) => (oneStepPerEvent ? `f${k - 1}` : `before${k}`);
+  layers.push(`arrayMap(ti -> to${time}(ti - ${windowMs}), t) AS reach`);
   layers.push(`arrayMap((ti, mi) -> bitTest(mi, 0) AND ti < ${toRel}, t, m) AS ok0`);
   for (let k = 0; k < K - 1; k++) {
     layers.push(`arrayFill((v, ok) -> ok, ${k === 0 ? 't' : before(k)}, ok${k}) AS f${k}`);
@@ -176,9 +184,8 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
       // across the events of one millisecond from its first.
       layers.push(`arrayFill((v, s) -> s, arrayShiftRight(f${k}, 1), starts) AS before${k + 1}`);
     }
-    // No entry (0) is more than a window before any event.
     layers.push(
-      `arrayMap((p, mi, ti) -> bitTest(mi, ${k + 1}) AND ti <= p + ${windowMs}, ${before(k + 1)}, m, t) AS ok${k + 1}`,
+      `arrayMap((p, mi, ri) -> bitTest(mi, ${k + 1}) AND ri <= p, ${before(k + 1)}, m, reach) AS ok${k + 1}`,
     );
   }
   const levels = Array.from({ length: K }, (_, i) => K - 1 - i);
@@ -205,8 +212,9 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
 
   // One UInt64 per event, time in milliseconds above the 20 step bits: a plain array
   // sorts by time and is far cheaper to collect than an array of tuples. The bits hold the
-  // mask's complement, so that within a millisecond later steps sort first. The empty
-  // first event, all bits set, is at time 0 and does no step.
+  // mask's complement (flipping every bit gives the mask back), so that within a
+  // millisecond later steps sort first. The empty first event, all bits set, is at time 0
+  // and does no step.
   const low = 2 ** STEP_BITS - 1;
   const packed = `bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - ${originMs}), ${STEP_BITS}) + ${low} - mask`;
   // Entries are told by f0; only the breakdown's first entry compares with `to` as a time.
@@ -216,11 +224,11 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   let perCustomer = `
       SELECT arrayPushFront(arraySort(groupArray(${packed})), ${low}) AS ev,
              arrayMap(e -> to${time}(bitShiftRight(e, ${STEP_BITS})), ev) AS t,
-             arrayMap(e -> ${maskType}(${low} - bitAnd(e, ${low})), ev) AS m
+             arrayMap(e -> ${maskType}(bitNot(e)), ev) AS m
              ${oneStepPerEvent ? '' : ', arrayMap((a, b) -> a != b, t, arrayShiftRight(t, 1)) AS starts'}
              ${firstEntry}
       FROM (
-        SELECT customer_id, timestamp, event_id, toUInt32(${mask}) AS mask, ${breakdown} AS value
+        SELECT customer_id, timestamp, event_id, ${mask} AS mask, ${breakdown} AS value
         FROM events
         WHERE timestamp >= ${from} AND timestamp < ${until} AND type IN ${types}
           ${filters.map((f) => `AND ${f}`).join('\n          ')}
