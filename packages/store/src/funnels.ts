@@ -114,14 +114,15 @@ function breakdownSql(params: Params, breakdown: NonNullable<FunnelSpec['breakdo
  * reached, so the chains are computed per customer with array functions, in linear time:
  *
  * f_k[i] is the latest entry from which steps 0..k can be done in order by the customer's
- * i-th event. The latest entry is the best one to continue from (the
- * window counts from the entry), and it only grows along time, so it is a forward fill.
+ * i-th event. The latest entry is the best one to continue from (the window counts from
+ * the entry), and it only grows along time, so it is a forward fill.
  *
  * "Strictly earlier" needs care with events at the same millisecond. When every step has
  * its own event type, an event matches at most one step, and events of one millisecond are
  * sorted later steps first: the events before a step-k event within its millisecond then
  * match no step k-1, and the fill up to the event itself is the value from strictly
- * earlier. Otherwise a pass per level carries the value from before the millisecond across it.
+ * earlier. Otherwise a pass per level carries the value from before the millisecond
+ * across it.
  *
  * The engine evaluates a lambda over whole arrays, one operation at a time, so the cost is
  * the number of operations per event: three per step level, and (with one step per event)
