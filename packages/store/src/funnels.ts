@@ -153,13 +153,11 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   // Without channel or property conditions, every event of the step types matches a step,
   // and its type alone gives its steps: one lookup rather than a test per step.
   const onlyTypes = spec.steps.every((s) => s.channel === undefined && s.where === undefined);
+  const typeMasks = stepTypes.map((type) =>
+    spec.steps.reduce((bits, s, k) => (s.event_type === type ? bits + 2 ** k : bits), 0),
+  );
   const mask = onlyTypes
-    ? `transform(type, ${types}, ${params.bind(
-        'Array(UInt32)',
-        stepTypes.map((type) =>
-          spec.steps.reduce((bits, s, k) => (s.event_type === type ? bits | (1 << k) : bits), 0),
-        ),
-      )}, toUInt32(0))`
+    ? `transform(type, ${types}, ${params.bind('Array(UInt32)', typeMasks)}, toUInt32(0))`
     : `toUInt32(${spec.steps.map((step, k) => `if(${stepSql(params, step)}, ${2 ** k}, 0)`).join(' + ')})`;
   const filters = spec.filters.map((f) => filterSql(params, f));
   const breakdown = spec.breakdown ? breakdownSql(params, spec.breakdown) : `''`;
@@ -190,6 +188,7 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
     );
   }
   const levels = Array.from({ length: K }, (_, i) => K - 1 - i);
+  // The last level has no fill (nothing continues from it): its tests say it directly.
   const reached = (k: number) => (k === K - 1 ? `arrayMax(ok${k}) = 1` : `f${k}[-1] > 0`);
   // -1: no entry in [from, to), the customer is not in the funnel.
   layers.push(`multiIf(${levels.map((k) => `${reached(k)}, ${k}`).join(', ')}, -1) AS depth`);
