@@ -93,6 +93,7 @@ async function serve(variant: Variant) {
       topics,
       metrics,
       rateLimit: { max: 1_000_000_000, windowMs: 1_000 },
+      maxFutureMs: 3_600_000,
     });
     app = await buildServer({
       config: { auth: { ingestKeys: [], queryKeys: [] } },

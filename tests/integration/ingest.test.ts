@@ -193,7 +193,7 @@ describe('POST /v1/events on the embedded defaults', () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({
       status: 'ready',
-      checks: { bus: 'ok', clickhouse: 'ok' },
+      checks: { bus: 'ok', clickhouse: 'ok', services: 'ok', processor: 'ok' },
     });
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/touchstream_collector_events_accepted_total \d+/);
@@ -204,7 +204,13 @@ describe('POST /v1/events on the embedded defaults', () => {
 describe('collector limits', () => {
   const build = async (bus = createEmbeddedBus(), rateLimit = { max: 1000, windowMs: 1000 }) => {
     const metrics = new Registry();
-    const collector = buildCollector({ bus, topics: topicNames('limits.'), metrics, rateLimit });
+    const collector = buildCollector({
+      bus,
+      topics: topicNames('limits.'),
+      metrics,
+      rateLimit,
+      maxFutureMs: 3_600_000,
+    });
     return buildServer({
       config: { auth: { ingestKeys: [], queryKeys: [] } },
       logger: pino({ level: 'silent' }),

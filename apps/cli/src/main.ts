@@ -1,3 +1,4 @@
+import { touchpointJsonSchema } from '@touchstream/contracts';
 import { createStore, migrate } from '@touchstream/store';
 import { Command } from 'commander';
 import { registerDemoCommand } from './demo-command.js';
@@ -26,6 +27,13 @@ program
         ? 'schema is up to date\n'
         : `applied ${applied.map((m) => `${m.version} ${m.name}`).join(', ')}\n`,
     );
+  });
+
+program
+  .command('schema')
+  .description('print the JSON Schema of a touchpoint event, for producer services')
+  .action(() => {
+    process.stdout.write(`${JSON.stringify(touchpointJsonSchema(), null, 2)}\n`);
   });
 
 registerFunnelCommand(program);

@@ -25,26 +25,23 @@ export function apiService(dashboard: DashboardDeps = {}): ServiceFactory {
 /** The services `touchstream start` can run. */
 export const FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
   api: apiService(),
-  collector: async ({ bus, topics, metrics }) => buildCollector({ bus, topics, metrics }),
-  processor: async ({ bus, store, topics, metrics, logger, config }) => {
-    const processor = buildProcessor({
+  collector: async ({ bus, topics, metrics, config }) =>
+    buildCollector({ bus, topics, metrics, maxFutureMs: config.maxFutureMs }),
+  processor: async ({ bus, store, topics, metrics, logger, config }) =>
+    buildProcessor({
       bus,
       store,
       topics,
       metrics,
       logger,
       groupPrefix: config.kafka.topicPrefix,
+      maxFutureMs: config.maxFutureMs,
       journeys: {
         allowedLatenessMs: config.allowedLatenessMs,
         idleWatermarkMs: config.idleWatermarkMs,
       },
-    });
-    await processor.start();
-    return processor;
-  },
+    }),
   alerter: async ({ store, metrics, logger, config }) => {
-    const alerter = buildAlerter({ store, metrics, logger, intervalMs: config.alertIntervalMs });
-    await alerter.start();
-    return alerter;
+    return buildAlerter({ store, metrics, logger, intervalMs: config.alertIntervalMs });
   },
 };

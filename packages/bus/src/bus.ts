@@ -1,3 +1,5 @@
+import type { PartitionStall } from './stall-watch.js';
+
 /** A record to publish. Records with one key land on one partition, in publish order. */
 export interface OutgoingRecord {
   key: string;
@@ -46,11 +48,15 @@ export interface ConsumeOptions {
    * state kept for a partition that is not in the list is stale from now on.
    */
   onAssignment?: (partitions: number[]) => void;
+  /** How long a partition may fail or stand still with records waiting before it is stuck. */
+  stallAfterMs?: number;
 }
 
 export interface Consumer {
   /** Stops fetching, waits for the running handler, leaves the group. Idempotent. */
   stop(): Promise<void>;
+  /** This member's partitions that are stuck now, and why: what the operator must see. */
+  stalls(): PartitionStall[];
 }
 
 export interface Bus {

@@ -8,6 +8,7 @@ import {
   type OutgoingRecord,
 } from './bus.js';
 import { type Backoff, DEFAULT_BACKOFF, handleUntilDone } from './retry.js';
+import { StallWatch } from './stall-watch.js';
 
 export interface EmbeddedBusOptions {
   /** Partitions of a topic created implicitly by its first publish or consumer. */
@@ -61,6 +62,8 @@ class Topic {
 interface Member {
   options: ConsumeOptions;
   running: boolean;
+  /** Its partitions' failures, for the operator. */
+  watch: StallWatch;
 }
 
 /** A consumer group: partitions spread over its members, one handler call per partition at a time. */
@@ -135,17 +138,18 @@ class Group {
         isActive: () => member.running && this.owner(partition) === member,
         heartbeat: async () => {},
       };
-      const work = handleUntilDone(
-        member.options.handler,
-        batch,
-        this.backoff,
-        member.options.onHandlerError,
-      );
+      const work = handleUntilDone(member.options.handler, batch, this.backoff, (e, b, n) => {
+        member.watch.failed(partition, e);
+        member.options.onHandlerError?.(e, b, n);
+      });
       const running = this.inFlight.get(member) ?? new Set();
       this.inFlight.set(member, running.add(work));
       const handled = await work;
       running.delete(work);
-      if (handled) this.commit(partition, from + records.length);
+      if (handled) {
+        member.watch.succeeded(partition);
+        this.commit(partition, from + records.length);
+      }
     }
   }
 
@@ -246,7 +250,11 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
     } else if (group.topic !== topic) {
       throw new Error(`group ${group.id} already consumes ${group.topic.name}`);
     }
-    const member: Member = { options: consumeOptions, running: true };
+    const member: Member = {
+      options: consumeOptions,
+      running: true,
+      watch: new StallWatch(topic.name, consumeOptions.stallAfterMs),
+    };
     group.members.push(member);
     group.rebalance();
     const joined = group;
@@ -263,6 +271,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
         })();
         return stopping;
       },
+      stalls: () => member.watch.stalls(),
     };
     consumers.add(consumer);
     return consumer;

@@ -16,7 +16,9 @@ import {
   type Consumer,
   type OutgoingRecord,
 } from './bus.js';
+import { registerKafkaCodecs } from './codecs.js';
 import { type Backoff, DEFAULT_BACKOFF, handleUntilDone } from './retry.js';
+import { type PartitionPosition, StallWatch } from './stall-watch.js';
 
 /** The slice of a pino logger the bus writes to. */
 export interface BusLogger {
@@ -60,8 +62,12 @@ function headersOf(message: KafkaMessage): Record<string, string> {
  */
 const MAX_GROUP_BYTES = 1_000_000;
 
+/** How often a consumer compares its group's offsets with the ends of its partitions. */
+const WATCHDOG_INTERVAL_MS = 5_000;
+
 /** The bus on Apache Kafka. This file is the only place that knows kafkajs. */
 export function createKafkaBus(options: KafkaBusOptions): Bus {
+  registerKafkaCodecs();
   const logger = options.logger;
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const kafka = new Kafka({
@@ -203,6 +209,28 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
     return admin;
   };
 
+  /** Where the group stands in each partition of the topic. */
+  const positions = async (groupId: string, topic: string) => {
+    const client = await adminClient();
+    const [ends, groups] = await Promise.all([
+      client.fetchTopicOffsets(topic),
+      client.fetchOffsets({ groupId, topics: [topic] }),
+    ]);
+    const committed = new Map(
+      (groups[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]),
+    );
+    const result = new Map<number, PartitionPosition>();
+    for (const end of ends) {
+      // -1: nothing committed yet, so the group starts from the oldest record kept.
+      const from = committed.get(end.partition) ?? -1n;
+      result.set(end.partition, {
+        committed: from < 0n ? BigInt(end.low) : from,
+        end: BigInt(end.high),
+      });
+    }
+    return result;
+  };
+
   const consumers = new Set<Consumer>();
   let closed = false;
 
@@ -224,6 +252,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
     onHandlerError,
     concurrency,
     onAssignment,
+    stallAfterMs,
   }: ConsumeOptions) => {
     const consumer = kafka.consumer({
       groupId,
@@ -235,9 +264,15 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       allowAutoTopicCreation: false,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
     });
+    const watch = new StallWatch(topic, stallAfterMs);
+    let owned: number[] = [];
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      onAssignment?.(payload.memberAssignment[topic] ?? []);
+      owned = payload.memberAssignment[topic] ?? [];
+      onAssignment?.(owned);
     });
+    // A batch kafkajs cannot read (a codec it lacks, a corrupt batch) never reaches the
+    // handler: the consumer crashes and restarts on it. Its error names the standstill.
+    consumer.on(consumer.events.CRASH, ({ payload }) => watch.clientFailed(payload.error));
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     let running = true;
@@ -274,9 +309,13 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
             heartbeat,
           },
           backoff,
-          onHandlerError,
+          (error, failed, attempt) => {
+            watch.failed(batch.partition, error);
+            onHandlerError?.(error, failed, attempt);
+          },
         );
         if (!handled) return;
+        watch.succeeded(batch.partition);
         const last = batch.lastOffset();
         resolveOffset(last);
         await commitOffsetsIfNecessary({
@@ -289,10 +328,25 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         });
       },
     });
+    // Whether records wait behind offsets that do not move, looked at from outside the
+    // consumer: that also sees what never reaches a handler.
+    const watchdog = setInterval(() => {
+      positions(groupId, topic)
+        .then((all) => {
+          const mine = new Set(owned);
+          watch.observe(new Map([...all].filter(([partition]) => mine.has(partition))));
+        })
+        .catch(() => {
+          // The broker is unreachable: readiness says so on its own.
+        });
+    }, WATCHDOG_INTERVAL_MS);
+    watchdog.unref();
     let stopping: Promise<void> | undefined;
     const handle: Consumer = {
+      stalls: () => watch.stalls(),
       stop: () => {
         stopping ??= (async () => {
+          clearInterval(watchdog);
           running = false;
           // disconnect waits for the running batch, then leaves the group.
           await consumer.disconnect();
@@ -320,19 +374,9 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
     publish,
     consume,
     async lag(groupId, topic) {
-      const client = await adminClient();
-      const [ends, groups] = await Promise.all([
-        client.fetchTopicOffsets(topic),
-        client.fetchOffsets({ groupId, topics: [topic] }),
-      ]);
-      const committed = new Map(
-        (groups[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]),
-      );
       let lag = 0n;
-      for (const end of ends) {
-        // -1: nothing committed yet, so the group starts from the oldest record kept.
-        const from = committed.get(end.partition) ?? -1n;
-        lag += BigInt(end.high) - (from < 0n ? BigInt(end.low) : from);
+      for (const { committed, end } of (await positions(groupId, topic)).values()) {
+        lag += end - committed;
       }
       return Number(lag);
     },

@@ -1,4 +1,4 @@
-import { durationMs } from '@touchstream/contracts';
+import { DEFAULT_MAX_FUTURE_MS, durationMs } from '@touchstream/contracts';
 import { z } from 'zod';
 
 const list = z
@@ -32,6 +32,7 @@ const environment = z.strictObject({
   TOUCHSTREAM_ALERT_INTERVAL: durationMs.default(60_000),
   TOUCHSTREAM_IDLE_WATERMARK: durationMs.default(10_000),
   TOUCHSTREAM_ALLOWED_LATENESS: durationMs.default(0),
+  TOUCHSTREAM_MAX_FUTURE: durationMs.default(DEFAULT_MAX_FUTURE_MS),
   TOUCHSTREAM_JOURNEYS_FILE: z.string().min(1).optional(),
   TOUCHSTREAM_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -49,6 +50,8 @@ export interface Config {
   alertIntervalMs: number;
   idleWatermarkMs: number;
   allowedLatenessMs: number;
+  /** How far ahead of the receiving clock an event time may be. */
+  maxFutureMs: number;
   journeysFile?: string;
   logLevel: z.infer<typeof environment>['TOUCHSTREAM_LOG_LEVEL'];
 }
@@ -98,6 +101,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     alertIntervalMs: e.TOUCHSTREAM_ALERT_INTERVAL,
     idleWatermarkMs: e.TOUCHSTREAM_IDLE_WATERMARK,
     allowedLatenessMs: e.TOUCHSTREAM_ALLOWED_LATENESS,
+    maxFutureMs: e.TOUCHSTREAM_MAX_FUTURE,
     journeysFile: e.TOUCHSTREAM_JOURNEYS_FILE,
     logLevel: e.TOUCHSTREAM_LOG_LEVEL,
   };

@@ -5,6 +5,9 @@ import { ingestRequest, touchpointInput } from './event.js';
 import { journeyBody } from './journey.js';
 import { decodeTouchpoint, encodeTouchpoint } from './wire.js';
 
+/** A receiving clock after the sample events, with the default margin. */
+const CLOCK = { now: Date.UTC(2026, 11, 4), maxFutureMs: 3_600_000 };
+
 const valid = {
   event_id: 'e1',
   customer_id: 'c1',
@@ -38,16 +41,32 @@ describe('touchpoint event', () => {
 
   it('round-trips through the wire format', () => {
     const event = touchpointInput.parse(valid);
-    const decoded = decodeTouchpoint(Buffer.from(encodeTouchpoint(event).value));
+    const decoded = decodeTouchpoint(Buffer.from(encodeTouchpoint(event).value), CLOCK);
     expect(decoded).toEqual({ ok: true, event });
     expect(encodeTouchpoint(event).key).toBe('c1');
   });
 
   it('names what is wrong with a record off the wire', () => {
-    expect(decodeTouchpoint(Buffer.from('{nope'))).toEqual({ ok: false, reason: 'not_json' });
-    const decoded = decodeTouchpoint(Buffer.from(JSON.stringify({ ...valid, channel: 'Web' })));
+    expect(decodeTouchpoint(Buffer.from('{nope'), CLOCK)).toEqual({
+      ok: false,
+      reason: 'not_json',
+    });
+    const decoded = decodeTouchpoint(
+      Buffer.from(JSON.stringify({ ...valid, channel: 'Web' })),
+      CLOCK,
+    );
     expect(decoded.ok).toBe(false);
     expect(!decoded.ok && decoded.reason).toMatch(/^invalid_event: channel/);
+  });
+
+  it('refuses a record off the wire dated further ahead than the clock allows', () => {
+    const at = (timestamp: number) =>
+      decodeTouchpoint(Buffer.from(JSON.stringify({ ...valid, timestamp })), CLOCK);
+    expect(at(CLOCK.now + CLOCK.maxFutureMs).ok).toBe(true);
+    const ahead = at(CLOCK.now + CLOCK.maxFutureMs + 1);
+    expect(!ahead.ok && ahead.reason).toBe(
+      'future_timestamp: timestamp is 1 hour (3600001 ms) ahead of the receiving clock; at most 1 hour is allowed',
+    );
   });
 
   it('reports one detail per faulty field, with the event index', () => {

@@ -14,12 +14,13 @@ export const propertyName = z.string().min(1).max(64);
 
 export const properties = z
   .record(propertyName, propertyValue)
-  .refine((o) => Object.keys(o).length <= 50, { message: 'must have at most 50 keys' });
+  .refine((o) => Object.keys(o).length <= 50, { message: 'must have at most 50 keys' })
+  .meta({ maxProperties: 50 });
 
 // The range ClickHouse DateTime64(3) holds comfortably; anything outside is a client bug.
-const MIN_TIME = Date.UTC(1970, 0, 1);
-const MAX_TIME = Date.UTC(2200, 0, 1);
-const timeInRange = (t: number) => t >= MIN_TIME && t < MAX_TIME;
+export const MIN_EVENT_TIME = Date.UTC(1970, 0, 1);
+const MAX_EVENT_TIME = Date.UTC(2200, 0, 1);
+const timeInRange = (t: number) => t >= MIN_EVENT_TIME && t < MAX_EVENT_TIME;
 const RANGE_MESSAGE = 'must be between 1970 and 2200';
 
 /** ISO 8601 with a zone, or epoch milliseconds; normalised to epoch milliseconds. */
@@ -29,21 +30,43 @@ export const timestamp = z.union(
       .datetime({ offset: true, message: 'must be ISO 8601 with a zone, or epoch milliseconds' })
       .transform((s) => Date.parse(s))
       .refine(timeInRange, { message: RANGE_MESSAGE }),
-    z.number().int().refine(timeInRange, { message: RANGE_MESSAGE }),
+    z
+      .number()
+      .int()
+      .refine(timeInRange, { message: RANGE_MESSAGE })
+      .meta({ minimum: MIN_EVENT_TIME, maximum: MAX_EVENT_TIME - 1 }),
   ],
   { message: 'must be ISO 8601 with a zone, or epoch milliseconds' },
 );
 
 /** A touchpoint event as clients send it. Unknown fields are refused, not dropped: a
  *  misspelt `propertes` must not lose data quietly. */
-export const touchpointInput = z.strictObject({
-  event_id: z.string().min(1).max(64),
-  customer_id: z.string().min(1).max(128),
-  type: eventType,
-  channel: channelName,
-  timestamp,
-  properties: properties.optional(),
-});
+export const touchpointInput = z
+  .strictObject({
+    event_id: z
+      .string()
+      .min(1)
+      .max(64)
+      .describe('Idempotency key: events with the same id count once.'),
+    customer_id: z.string().min(1).max(128).describe('Who did it.'),
+    type: eventType.describe('What they did, e.g. product_viewed.'),
+    channel: channelName.describe('Where: web, mobile, store, call_center, email, ...'),
+    timestamp: timestamp.describe(
+      'When: ISO 8601 with a zone, or epoch milliseconds; at most TOUCHSTREAM_MAX_FUTURE ahead.',
+    ),
+    properties: properties
+      .optional()
+      .describe('At most 50 keys; values string (≤ 1024 chars), number, boolean or null.'),
+  })
+  .meta({
+    title: 'Touchstream touchpoint event',
+    description:
+      'One thing a customer did on one sales channel: one item of POST /v1/events, or the value of one record on the touchpoints topic.',
+  });
+
+/** The JSON Schema of a touchpoint event, as producers write it. */
+export const touchpointJsonSchema = () =>
+  z.toJSONSchema(touchpointInput, { io: 'input', target: 'draft-2020-12' });
 
 /** A validated touchpoint, as it travels on the bus: timestamp in epoch milliseconds. */
 export type Touchpoint = z.output<typeof touchpointInput>;
@@ -53,6 +76,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 export const ingestRequest = z.object({
   events: z.array(touchpointInput).min(1).max(MAX_EVENTS_PER_REQUEST),
+  /** The client's clock when it sent the batch: event times are corrected by its skew. */
+  sent_at: timestamp.optional(),
 });
 
 export const ingestResponse = z.object({ accepted: z.number().int() });

@@ -1,4 +1,5 @@
 export * from './alert.js';
+export * from './clock.js';
 export * from './dropoff.js';
 export * from './duration.js';
 export * from './errors.js';

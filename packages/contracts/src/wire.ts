@@ -1,3 +1,4 @@
+import { eventTimeProblem, type ReceivingClock } from './clock.js';
 import { type Touchpoint, touchpointInput } from './event.js';
 
 /**
@@ -10,8 +11,12 @@ export function encodeTouchpoint(event: Touchpoint): { key: string; value: strin
 
 export type Decoded = { ok: true; event: Touchpoint } | { ok: false; reason: string };
 
-/** Decodes a record; anything else on the topic is named, for the dead-letter queue. */
-export function decodeTouchpoint(value: Buffer): Decoded {
+/**
+ * Decodes a record; anything else on the topic is named, for the dead-letter queue. A record
+ * written by a producer service directly is held to the collector's rules, so an event time
+ * too far ahead of the clock is refused here too.
+ */
+export function decodeTouchpoint(value: Buffer, clock: ReceivingClock): Decoded {
   let json: unknown;
   try {
     json = JSON.parse(value.toString('utf8'));
@@ -23,5 +28,7 @@ export function decodeTouchpoint(value: Buffer): Decoded {
     const issue = parsed.error.issues[0];
     return { ok: false, reason: `invalid_event: ${issue?.path.join('.')} ${issue?.message}` };
   }
+  const problem = eventTimeProblem(parsed.data.timestamp, clock);
+  if (problem) return { ok: false, reason: `future_timestamp: timestamp ${problem}` };
   return { ok: true, event: parsed.data };
 }

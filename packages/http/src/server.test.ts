@@ -5,14 +5,26 @@ import { describe, expect, it } from 'vitest';
 import { checkBindSafety } from './auth.js';
 import { buildServer } from './server.js';
 
-const build = (overrides: { ingestKeys?: string[]; queryKeys?: string[]; ready?: boolean } = {}) =>
+const build = (
+  overrides: {
+    ingestKeys?: string[];
+    queryKeys?: string[];
+    ready?: boolean | string;
+    readyAfterMs?: number;
+  } = {},
+) =>
   buildServer({
     config: {
       auth: { ingestKeys: overrides.ingestKeys ?? [], queryKeys: overrides.queryKeys ?? [] },
     },
     logger: pino({ level: 'silent' }),
     metrics: new Registry(),
-    readiness: { store: async () => overrides.ready ?? true },
+    readiness: {
+      store: async () => {
+        if (overrides.readyAfterMs) await new Promise((r) => setTimeout(r, overrides.readyAfterMs));
+        return overrides.ready ?? true;
+      },
+    },
     routes: [
       async (app) => {
         app.post('/v1/events', async () => ({ accepted: 1 }));
@@ -44,6 +56,19 @@ describe('buildServer', () => {
     const ready = await app.inject('/readyz');
     expect(ready.statusCode).toBe(503);
     expect(ready.json().checks).toEqual({ store: 'unavailable' });
+  });
+
+  it('says why it is not ready when a check tells, and does not wait on a silent one', async () => {
+    const told = await (await build({ ready: 'partition t/3 stuck for 31 s: no disk' })).inject(
+      '/readyz',
+    );
+    expect(told.statusCode).toBe(503);
+    expect(told.json().checks).toEqual({
+      store: 'unavailable: partition t/3 stuck for 31 s: no disk',
+    });
+    const silent = await (await build({ readyAfterMs: 60_000 })).inject('/readyz');
+    expect(silent.statusCode).toBe(503);
+    expect(silent.json().checks).toEqual({ store: 'unavailable: no answer within 2 s' });
   });
 
   it('answers unknown routes, bad JSON and wrong media types with the error object', async () => {

@@ -54,8 +54,31 @@ async function registerOpenApi(app: FastifyInstance) {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }
 
-/** A dependency that must be reachable for the process to be ready. */
-export type ReadinessCheck = () => Promise<boolean>;
+/**
+ * A dependency that must be reachable for the process to be ready: true when it is, false or
+ * a sentence saying what is wrong when it is not.
+ */
+export type ReadinessCheck = () => Promise<boolean | string>;
+
+/** A check that has not answered by then is unavailable: a probe must not hang on it. */
+const READINESS_TIMEOUT_MS = 2_000;
+
+async function runCheck(check: ReadinessCheck): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve('unavailable: no answer within 2 s'), READINESS_TIMEOUT_MS);
+  });
+  const answer = check().then(
+    (result) =>
+      result === true ? 'ok' : result === false ? 'unavailable' : `unavailable: ${result}`,
+    () => 'unavailable',
+  );
+  try {
+    return await Promise.race([answer, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface ServerDeps {
   config: Pick<Config, 'auth'>;
@@ -95,10 +118,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     { schema: { summary: 'Kafka and ClickHouse are reachable' } },
     async (_request, reply) => {
       const results = await Promise.all(
-        Object.entries(deps.readiness).map(async ([name, check]) => {
-          const ok = await check().catch(() => false);
-          return [name, ok ? 'ok' : 'unavailable'] as const;
-        }),
+        Object.entries(deps.readiness).map(async ([name, check]) => [name, await runCheck(check)]),
       );
       const checks = Object.fromEntries(results);
       const ready = results.every(([, status]) => status === 'ok');

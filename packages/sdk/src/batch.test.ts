@@ -18,12 +18,13 @@ describe('batching', () => {
     const three = bodyBytes(queue.slice(0, 3));
     expect(batchSize(queue, { maxEvents: 1000, maxBytes: three })).toBe(3);
     expect(batchSize(queue, { maxEvents: 1000, maxBytes: three - 1 })).toBe(2);
-    expect(Buffer.byteLength(requestBody(queue.slice(0, 3)))).toBe(three);
+    expect(Buffer.byteLength(requestBody(queue.slice(0, 3), Date.now()))).toBe(three);
   });
 
-  it('builds the body the collector expects', () => {
-    const body = JSON.parse(requestBody([event(1), event(2)]));
+  it('builds the body the collector expects, with the clock it was sent at', () => {
+    const body = JSON.parse(requestBody([event(1), event(2)], Date.UTC(2026, 11, 4, 12)));
     expect(body.events.map((e: { event_id: string }) => e.event_id)).toEqual(['e1', 'e2']);
+    expect(body.sent_at).toBe('2026-12-04T12:00:00.000Z');
   });
 
   it('knows when the queue fills a request, by count or by bytes', () => {

@@ -10,8 +10,8 @@ export interface BatchLimits {
   maxBytes: number;
 }
 
-// `{"events":[` + `]}`
-const ENVELOPE_BYTES = 13;
+// `{"sent_at":"2026-12-04T12:00:00.000Z","events":[` + `]}`
+const ENVELOPE_BYTES = 50;
 
 /** The request body size of these events. */
 export function bodyBytes(events: readonly QueuedEvent[]): number {
@@ -51,6 +51,11 @@ export function fillsRequest(count: number, eventBytes: number, limits: BatchLim
   return ENVELOPE_BYTES + eventBytes + Math.max(0, count - 1) >= limits.maxBytes;
 }
 
-export function requestBody(events: readonly QueuedEvent[]): string {
-  return `{"events":[${events.map((e) => e.json).join(',')}]}`;
+/**
+ * The request body: the events and the client's clock when it sends them, from which the
+ * collector corrects every event time by this machine's clock skew.
+ */
+export function requestBody(events: readonly QueuedEvent[], sentAt: number): string {
+  const sent = new Date(sentAt).toISOString();
+  return `{"sent_at":"${sent}","events":[${events.map((e) => e.json).join(',')}]}`;
 }

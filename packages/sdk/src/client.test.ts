@@ -5,7 +5,11 @@ import type { DeliveryError } from './errors.js';
 // The timing of batching and retries, with the clock under the test's control. What the
 // collector really answers is covered against a running instance in tests/integration.
 function recordingFetch(answers: (n: number) => Response | Error = () => accepted()) {
-  const requests: { body: { events: { event_id: string }[] }; headers: Headers; at: number }[] = [];
+  const requests: {
+    body: { events: { event_id: string }[]; sent_at: string };
+    headers: Headers;
+    at: number;
+  }[] = [];
   const fetch = (async (_url: string, init: RequestInit) => {
     requests.push({
       body: JSON.parse(String(init.body)),
@@ -127,11 +131,10 @@ describe('client timing', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(requests).toHaveLength(3);
     await flushed;
-    expect(requests.map((r) => r.body)).toEqual([
-      requests[0]?.body,
-      requests[0]?.body,
-      requests[0]?.body,
-    ]);
+    // The same events each time, each stamped with the clock of its own attempt.
+    const events = requests[0]?.body.events;
+    expect(requests.map((r) => r.body.events)).toEqual([events, events, events]);
+    expect(requests.map((r) => Date.parse(r.body.sent_at))).toEqual(requests.map((r) => r.at));
     expect(client.stats()).toMatchObject({ sent: 1, retried: 2, accepted: 1, requests: 3 });
   });
 

@@ -226,7 +226,6 @@ export function createTouchstreamClient(options: ClientOptions): TouchstreamClie
 
   /** Sends one batch until it is accepted, refused for good, or given up. */
   const deliver = async (batch: QueuedEvent[]) => {
-    const body = requestBody(batch);
     const n = batch.length;
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
@@ -239,7 +238,8 @@ export function createTouchstreamClient(options: ClientOptions): TouchstreamClie
         const response = await doFetch(endpoint, {
           method: 'POST',
           headers,
-          body,
+          // Stamped at each attempt: a retry's events waited, its clock did not go back.
+          body: requestBody(batch, Date.now()),
           signal: AbortSignal.any([AbortSignal.timeout(requestTimeoutMs), closeDeadline.signal]),
         });
         if (response.ok) {

@@ -3,17 +3,19 @@ import type { FastifyPluginAsync } from 'fastify';
 import { alertRoutes } from './alert-routes.js';
 import { funnelRoutes } from './funnel-routes.js';
 import { journeysRoutes } from './journeys-routes.js';
+import { schemaRoutes } from './schema-routes.js';
 
 export interface ApiDeps {
   store: Store;
 }
 
-/** The query API: journeys and their drop-offs, alert rules and alerts (funnels join it later). */
+/** The query API: journeys and their drop-offs, funnels, alert rules and alerts, the event schema. */
 export function buildApi(deps: ApiDeps) {
   const plugins = [
     journeysRoutes(deps.store),
     alertRoutes(deps.store),
     funnelRoutes({ store: deps.store }),
+    schemaRoutes(),
   ];
   const routes: FastifyPluginAsync = async (app) => {
     for (const plugin of plugins) await app.register(plugin);

@@ -1,10 +1,15 @@
 import rateLimit from '@fastify/rate-limit';
 import { type Bus, BusUnavailableError } from '@touchstream/bus';
 import {
+  correctSkew,
+  DEFAULT_MAX_FUTURE_MS,
+  type ErrorDetail,
   encodeTouchpoint,
+  eventTimeProblem,
   ingestRequest,
   ingestResponse,
   type TopicNames,
+  type Touchpoint,
   TouchstreamError,
 } from '@touchstream/contracts';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -15,6 +20,10 @@ export interface CollectorDeps {
   bus: Bus;
   topics: Pick<TopicNames, 'touchpoints'>;
   metrics: Registry;
+  /** How far ahead of the receiving clock an event time may be (TOUCHSTREAM_MAX_FUTURE). */
+  maxFutureMs?: number;
+  /** Wall clock, in epoch milliseconds. */
+  now?: () => number;
   /** Requests per window per key (or per address when keys are off). */
   rateLimit?: { max: number; windowMs: number };
 }
@@ -50,6 +59,7 @@ export function buildCollector(deps: CollectorDeps) {
     registers: [deps.metrics],
   });
   let stopping = false;
+  const now = deps.now ?? Date.now;
 
   const routes: FastifyPluginAsync = async (app) => {
     const limit = deps.rateLimit ?? DEFAULT_RATE_LIMIT;
@@ -82,7 +92,11 @@ export function buildCollector(deps: CollectorDeps) {
         if (stopping) {
           throw new TouchstreamError('unavailable', 'The collector is shutting down.', [], 1);
         }
-        const { events } = request.body;
+        const events = withEventTimes(
+          request.body,
+          now(),
+          deps.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS,
+        );
         const timer = publishSeconds.startTimer();
         try {
           await deps.bus.publish(deps.topics.touchpoints, events.map(encodeTouchpoint));
@@ -110,4 +124,33 @@ export function buildCollector(deps: CollectorDeps) {
       stopping = true;
     },
   };
+}
+
+/**
+ * The batch's events with their times corrected by the client's clock skew, or a 400 naming
+ * every event dated too far ahead: all or nothing, like the schema's own checks.
+ */
+function withEventTimes(
+  body: { events: Touchpoint[]; sent_at?: number },
+  receivedAt: number,
+  maxFutureMs: number,
+): Touchpoint[] {
+  const details: ErrorDetail[] = [];
+  const events = body.events.map((event, index) => {
+    const timestamp = correctSkew(event.timestamp, body.sent_at, receivedAt);
+    const problem = eventTimeProblem(timestamp, { now: receivedAt, maxFutureMs });
+    if (problem) {
+      const corrected = body.sent_at === undefined ? '' : ', corrected by the client clock skew,';
+      details.push({ index, path: 'timestamp', message: `the event time${corrected} ${problem}` });
+    }
+    return timestamp === event.timestamp ? event : { ...event, timestamp };
+  });
+  if (details.length > 0) {
+    throw new TouchstreamError(
+      'invalid_request',
+      'Some event times cannot be taken: check the sending clock.',
+      details,
+    );
+  }
+  return events;
 }

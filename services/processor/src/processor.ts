@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { Batch, Bus, BusRecord, Consumer, OutgoingRecord } from '@touchstream/bus';
+import type {
+  Batch,
+  Bus,
+  BusRecord,
+  Consumer,
+  OutgoingRecord,
+  PartitionStall,
+} from '@touchstream/bus';
 import {
+  DEFAULT_MAX_FUTURE_MS,
   DLQ_HEADERS,
   decodeTouchpoint,
   type TopicNames,
@@ -23,6 +31,12 @@ export interface ProcessorDeps {
   groupPrefix: string;
   writer?: { maxRows?: number; maxDelayMs?: number; maxRetryMs?: number };
   journeys: { allowedLatenessMs: number; idleWatermarkMs: number };
+  /** How far ahead of this processor's clock an event time may be (TOUCHSTREAM_MAX_FUTURE). */
+  maxFutureMs?: number;
+  /** How long a partition may fail or stand still before it is reported stuck. */
+  stallAfterMs?: number;
+  /** Wall clock, in epoch milliseconds. */
+  now?: () => number;
 }
 
 /** Partitions handled at once: their batches coalesce into shared inserts. */
@@ -53,6 +67,7 @@ function deadLetter(record: BusRecord, reason: string): OutgoingRecord {
  */
 export function buildProcessor(deps: ProcessorDeps) {
   const { bus, store, topics, logger } = deps;
+  const now = deps.now ?? Date.now;
   const registers = [deps.metrics];
   const consumed = new Counter({
     name: 'touchstream_processor_records_consumed_total',
@@ -129,7 +144,10 @@ export function buildProcessor(deps: ProcessorDeps) {
     const dead: OutgoingRecord[] = [];
     const tracked: { offset: string; event?: Touchpoint }[] = [];
     for (const record of batch.records) {
-      const decoded = decodeTouchpoint(record.value);
+      const decoded = decodeTouchpoint(record.value, {
+        now: now(),
+        maxFutureMs: deps.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS,
+      });
       if (decoded.ok) rows.push(toEventRow(decoded.event));
       else dead.push(deadLetter(record, decoded.reason));
       tracked.push({ offset: record.offset, event: decoded.ok ? decoded.event : undefined });
@@ -167,8 +185,63 @@ export function buildProcessor(deps: ProcessorDeps) {
     );
 
   let consumers: Consumer[] = [];
+  const stalls = () => consumers.flatMap((c) => c.stalls());
+  new Gauge({
+    name: 'touchstream_processor_partition_stuck_seconds',
+    help: 'How long a partition has failed or stood still with records waiting (stuck ones only).',
+    labelNames: ['topic', 'partition'],
+    registers,
+    collect() {
+      this.reset();
+      for (const stall of stalls()) {
+        const labels = { topic: stall.topic, partition: String(stall.partition) };
+        this.set(labels, (now() - stall.since) / 1000);
+      }
+    },
+  });
+  // Told once when a partition gets stuck and once when it moves on again.
+  let reported = new Map<string, PartitionStall>();
+  const reportStalls = () => {
+    const current = new Map(stalls().map((s) => [`${s.topic}/${s.partition}`, s]));
+    for (const [key, stall] of current) {
+      if (reported.has(key)) continue;
+      const stuckSeconds = Math.round((now() - stall.since) / 1000);
+      logger.error(
+        {
+          topic: stall.topic,
+          partition: stall.partition,
+          stuck_seconds: stuckSeconds,
+          reason: stall.reason,
+        },
+        'partition_stuck',
+      );
+    }
+    for (const [key, stall] of reported) {
+      if (!current.has(key)) {
+        logger.info({ topic: stall.topic, partition: stall.partition }, 'partition_resumed');
+      }
+    }
+    reported = current;
+  };
+  let stallTimer: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
   return {
+    /**
+     * Ready unless a partition is stuck: then the answer names each one, how long and why,
+     * since nothing is skipped and its records wait until someone acts.
+     */
+    readiness: {
+      processor: async () => {
+        const stuck = stalls();
+        if (stuck.length === 0) return true;
+        return stuck
+          .map(
+            (s) =>
+              `partition ${s.topic}/${s.partition} stuck for ${Math.round((now() - s.since) / 1000)} s: ${s.reason}`,
+          )
+          .join('; ');
+      },
+    },
     async start() {
       consumers = [
         await bus.consume({
@@ -176,6 +249,7 @@ export function buildProcessor(deps: ProcessorDeps) {
           topic: topics.touchpoints,
           handler: handleTouchpoints,
           onHandlerError,
+          stallAfterMs: deps.stallAfterMs,
           concurrency: CONCURRENCY,
           onAssignment: (partitions) => tracker.assigned(partitions),
         }),
@@ -184,14 +258,18 @@ export function buildProcessor(deps: ProcessorDeps) {
           topic: topics.touchpointsDlq,
           handler: storeDeadLetters,
           onHandlerError,
+          stallAfterMs: deps.stallAfterMs,
         }),
       ];
       tracker.start();
+      stallTimer = setInterval(reportStalls, 1_000);
+      stallTimer.unref();
       logger.info({ group, topic: topics.touchpoints }, 'processor_started');
     },
     /** Stops intake, lets the running batches finish and commit, then closes the writer. */
     stop() {
       stopping ??= (async () => {
+        clearInterval(stallTimer);
         await Promise.all(consumers.map((c) => c.stop()));
         await tracker.stop();
         await writer.close();
