@@ -111,7 +111,7 @@ describe('event times and the clocks that wrote them (collector)', () => {
     const shipped = JSON.parse(
       await readFile(new URL('../../docs/touchpoint.schema.json', import.meta.url), 'utf8'),
     );
-    const served = await response.json();
+    const served = (await response.json()) as { required: string[] };
     expect(served, 'docs/touchpoint.schema.json is stale: run `npx touchstream schema`').toEqual(
       shipped,
     );

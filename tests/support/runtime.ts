@@ -23,8 +23,16 @@ export async function startTestRuntime(
   return startRuntime(config, pino({ level: config.logLevel }), services);
 }
 
-/** `touchstream <args>` as a child process; resolves once it logged the address it serves. */
-export async function spawnTouchstream(args: string[], env: Record<string, string>) {
+/**
+ * `touchstream <args>` as a child process; resolves once it logged the address it serves
+ * and, by default, started its services (`until: 'touchstream_listening'` does not wait
+ * for them).
+ */
+export async function spawnTouchstream(
+  args: string[],
+  env: Record<string, string>,
+  until: 'touchstream_started' | 'touchstream_listening' = 'touchstream_started',
+) {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { PATH: process.env.PATH, TOUCHSTREAM_PORT: '0', TOUCHSTREAM_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -35,15 +43,18 @@ export async function spawnTouchstream(args: string[], env: Record<string, strin
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
       output.push(line);
-      if (line.includes('touchstream_started')) resolve(JSON.parse(line).address);
+      if (line.includes(until)) resolve(JSON.parse(line).address);
     });
     child.once('exit', (code) =>
       reject(new Error(`touchstream exited with ${code} before starting:\n${output.join('\n')}`)),
     );
   });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   return {
     address,
     output,
+    /** Resolves with the exit code once the process has ended. */
+    exited,
     /** Sends the signal and waits for the process to end. */
     async kill(signal: NodeJS.Signals) {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -36,6 +36,7 @@ export interface Service {
 export type ServiceFactory = (context: ServiceContext) => Promise<Service>;
 
 export interface Runtime {
+  config: Config;
   server: FastifyInstance;
   address: string;
   bus: Bus;
@@ -163,5 +164,5 @@ export async function startRuntime(
     })();
     return stopping;
   };
-  return { server, address, bus, store, stop };
+  return { config, server, address, bus, store, stop };
 }
