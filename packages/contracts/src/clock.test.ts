@@ -13,6 +13,18 @@ describe('client clock skew', () => {
     expect(correctSkew(NOW - 60_000, undefined, NOW)).toBe(NOW - 60_000);
   });
 
+  it('leaves travel time alone and corrects in whole seconds, so a retry keeps its time', () => {
+    // Sent 1.2 s and then 4.9 s before it arrived, by a synced clock: no correction.
+    expect(correctSkew(NOW - 60_000, NOW - 1_200, NOW)).toBe(NOW - 60_000);
+    expect(correctSkew(NOW - 60_000, NOW + 4_900, NOW)).toBe(NOW - 60_000);
+    // A clock 2 h fast; the first attempt travels 30 ms, the retry 10 s later 180 ms.
+    const event = NOW + 2 * HOUR - 60_000;
+    const first = correctSkew(event, NOW + 2 * HOUR - 30, NOW);
+    const retry = correctSkew(event, NOW + 2 * HOUR + 10_000 - 180, NOW + 10_000);
+    expect(first).toBe(NOW - 60_000);
+    expect(retry).toBe(first);
+  });
+
   it('refuses event times further ahead than the margin, and before 1970', () => {
     const clock = { now: NOW, maxFutureMs: HOUR };
     expect(eventTimeProblem(NOW + HOUR, clock)).toBeUndefined();

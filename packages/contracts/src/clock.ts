@@ -13,13 +13,28 @@ export interface ReceivingClock {
 }
 
 /**
+ * A difference between the client's clock and ours smaller than this is the request's
+ * travel time, not a wrong clock, and is left alone.
+ */
+export const SKEW_TOLERANCE_MS = 5_000;
+
+/**
  * Corrects an event time by its client's clock skew, as Segment, PostHog and Snowplow do:
  * the client said it sent the batch at `sentAt` by its own clock, we received it at
  * `receivedAt` by ours, so its clock is off by the difference and so is every event time it
  * wrote. Without `sentAt` the event time stands as sent.
+ *
+ * The difference also holds the request's travel time, which varies from one attempt to
+ * the next. Corrected by it, a retried event would get another time than its first attempt,
+ * and the same event_id would no longer be the same event. So a difference within the
+ * tolerance is not corrected (a synced client's retries stay identical) and a larger one is
+ * corrected in whole seconds (a wrong clock's retries almost always agree).
  */
 export function correctSkew(timestamp: number, sentAt: number | undefined, receivedAt: number) {
-  return sentAt === undefined ? timestamp : timestamp + (receivedAt - sentAt);
+  if (sentAt === undefined) return timestamp;
+  const skew = receivedAt - sentAt;
+  if (Math.abs(skew) < SKEW_TOLERANCE_MS) return timestamp;
+  return timestamp + Math.round(skew / 1000) * 1000;
 }
 
 /**
