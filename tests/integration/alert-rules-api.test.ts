@@ -149,6 +149,23 @@ describe('alert rules API', () => {
     ['a window beyond a year', { ...rule, window: '1000000000d' }, 'window'],
     ['a baseline beyond a year', { ...rule, baseline_window: '400d' }, 'baseline_window'],
     ['a wait beyond a year', { ...rule, for: '367d' }, 'for'],
+    [
+      'a webhook with a NUL byte',
+      { ...rule, webhook_url: 'https://h.example.com/\u0000x' },
+      'webhook_url',
+    ],
+    [
+      'a 500 KB webhook',
+      { ...rule, webhook_url: `https://h.example.com/${'a'.repeat(500_000)}` },
+      'webhook_url',
+    ],
+    [
+      'a webhook to the cloud metadata service',
+      { ...rule, webhook_url: 'http://169.254.169.254/latest/meta-data/iam/' },
+      'webhook_url',
+    ],
+    ['a webhook to loopback', { ...rule, webhook_url: 'http://127.0.0.1:8080/' }, 'webhook_url'],
+    ['a webhook to a private network', { ...rule, webhook_url: 'http://10.0.0.7/' }, 'webhook_url'],
   ])('refuses a rule with %s', async (_name, body, path) => {
     const { status, body: answer } = await call('PUT', '/v1/alert-rules/bad', body);
     expect(status).toBe(400);

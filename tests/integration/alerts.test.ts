@@ -15,6 +15,8 @@ import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-r
 const ENV = {
   TOUCHSTREAM_ALERT_INTERVAL: '1s',
   TOUCHSTREAM_IDLE_WATERMARK: '1s',
+  // The webhook receivers listen on 127.0.0.1.
+  TOUCHSTREAM_WEBHOOK_ALLOW_INTERNAL: 'true',
 };
 // Each journey has event types of its own, so that one journey's traffic is not another's.
 const STEPS = ['viewed', 'carted', 'paid'];

@@ -246,6 +246,61 @@ describe('POST /v1/funnels/query', () => {
       },
       'filters.0.value',
     ],
+    // Numbers past 2^53 once answered 500 ("Refusing to serialize unsafe integer").
+    ...(['gt', 'eq'] as const).map(
+      (op) =>
+        [
+          `a ${op} filter of 1e16`,
+          {
+            steps: [{ event_type: 'a' }, { event_type: 'b' }],
+            filters: [{ property: 'n', op, value: 1e16 }],
+          },
+          'filters.0.value',
+        ] as [string, object, string],
+    ),
+    [
+      'an in filter holding 1e16',
+      {
+        steps: [{ event_type: 'a' }, { event_type: 'b' }],
+        filters: [{ property: 'n', op: 'in', value: [1, 1e16] }],
+      },
+      'filters.0.value.1',
+    ],
+    [
+      'a step where of 1e16',
+      { steps: [{ event_type: 'a', where: { n: 1e16 } }, { event_type: 'b' }] },
+      'steps.0.where.n',
+    ],
+    // 3,000 keys once answered 500 (ClickHouse's max query size).
+    [
+      'a step where with 3,000 keys',
+      {
+        steps: [
+          {
+            event_type: 'a',
+            where: Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`k${i}`, 'v'])),
+          },
+          { event_type: 'b' },
+        ],
+      },
+      'steps.0.where',
+    ],
+    // A range starting in year 1000 once answered [0, 0] with a 200.
+    [
+      'a range from before 1970',
+      { steps: [{ event_type: 'a' }, { event_type: 'b' }], from: '1000-01-01T00:00:00Z' },
+      'from',
+    ],
+    [
+      'a range to after 2200',
+      { steps: [{ event_type: 'a' }, { event_type: 'b' }], to: '2300-01-01T00:00:00Z' },
+      'to',
+    ],
+    [
+      'a step name that is not Unicode',
+      { steps: [{ event_type: 'a', name: 'x\ud83d' }, { event_type: 'b' }] },
+      'steps.0.name',
+    ],
   ])('refuses %s with 400 and the error object', async (_name, body, path) => {
     const response = await funnel(body);
     expectError(response, 400, 'invalid_request');

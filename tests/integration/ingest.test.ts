@@ -108,6 +108,15 @@ describe('POST /v1/events on the embedded defaults', () => {
     ['nested property value', field({ properties: { k: { nested: true } } }), 'properties.k'],
     ['properties as a list', field({ properties: [1, 2] }), 'properties'],
     ['unknown field', field({ propertes: { plan: 'pro' } }), 'propertes'],
+    // A lone surrogate once passed, and ClickHouse refused every insert holding it.
+    ['a lone surrogate in customer_id', field({ customer_id: 'c-\ud83d' }), 'customer_id'],
+    ['a lone surrogate in event_id', field({ event_id: 'lsc-\udc00' }), 'event_id'],
+    ['a lone surrogate in a property name', field({ properties: { 'k\ud800': 1 } }), 'properties'],
+    [
+      'a lone surrogate in a property value',
+      field({ properties: { k: '\udfff!' } }),
+      'properties.k',
+    ],
   ])('refuses an event with %s', async (_name, events, path) => {
     const response = await postEvents(url, events, INGEST);
     expect(response.status).toBe(400);
@@ -140,6 +149,7 @@ describe('POST /v1/events on the embedded defaults', () => {
     ['1001 events', { events: Array.from({ length: 1001 }, () => makeEvent()) }],
     ['events not a list', { events: 'many' }],
     ['a list instead of an object', [makeEvent()]],
+    ['an unknown field beside events', { events: [makeEvent()], sentAt: 1 }],
   ])('refuses a body with %s', async (_name, body) => {
     const response = await fetch(`${url}/v1/events`, {
       method: 'POST',
@@ -148,6 +158,27 @@ describe('POST /v1/events on the embedded defaults', () => {
     });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: { code: 'invalid_request' } });
+  });
+
+  it('stores a batch whose ids hold emoji, NUL and other valid Unicode as sent', async () => {
+    const customer = 'c-\u{1F600}-\u0000-\u00e9';
+    const event = makeEvent({
+      customer_id: customer,
+      event_id: 'e-\u{1F4A9}\u0000',
+      properties: { 'k\u{1F600}': 'v\u0000' },
+    });
+    expect((await postEvents(url, [event], INGEST)).status).toBe(202);
+    const [stored] = await readEvents(runtime.store, customer);
+    expect(stored?.event_id).toBe(event.event_id);
+    expect(JSON.parse(stored?.properties ?? '{}')).toEqual(event.properties);
+  });
+
+  it('counts the problems it lists', async () => {
+    // Once "2 problems" over one detail: a field breaking two rules is one problem.
+    const response = await postEvents(url, [makeEvent({ timestamp: 1e308 })], INGEST);
+    expect(response.status).toBe(400);
+    expect(response.body.error.details).toHaveLength(1);
+    expect(response.body.error.message).toBe('The body is invalid: one problem.');
   });
 
   it('answers malformed requests with their status and the error object', async () => {

@@ -124,6 +124,22 @@ describe('journeys API', () => {
       'space',
       { ...purchase, steps: [{ name: 'a', event_type: 'a b' }, purchase.steps[1]] },
     ],
+    [
+      // Once stored with 201, and every funnel on it then answered 500.
+      '5,000 where keys',
+      'wide',
+      {
+        ...purchase,
+        steps: [
+          {
+            ...purchase.steps[0],
+            where: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, 'v'])),
+          },
+          purchase.steps[1],
+        ],
+      },
+    ],
+    ['a name that is not Unicode', 'lone', { ...purchase, name: 'Purchase \udc00' }],
   ])('refuses a journey with %s', async (_name, id, body) => {
     const { status, body: answer } = await call('PUT', `/v1/journeys/${id}`, body);
     expect(status).toBe(400);
@@ -139,6 +155,11 @@ describe('journeys API', () => {
     expect(reversed.status).toBe(400);
     const malformed = await call('GET', '/v1/journeys/signup/dropoffs?from=yesterday');
     expect(malformed.status).toBe(400);
+    const early = await call('GET', '/v1/journeys/signup/dropoffs?from=1000-01-01T00:00:00Z');
+    expect(early.status).toBe(400);
+    expect(early.body.error.details).toEqual([
+      { path: 'from', message: 'must be between 1970 and 2200' },
+    ]);
   });
 
   it('needs a query key', async () => {

@@ -10,8 +10,8 @@ import type { ServiceFactory, ServiceName } from './runtime.js';
  * the API is, from the same origin. `dashboard.assetsDir` serves another build of the page.
  */
 export function apiService(dashboard: DashboardDeps = {}): ServiceFactory {
-  return async ({ store }) => {
-    const api = buildApi({ store });
+  return async ({ store, config }) => {
+    const api = buildApi({ store, webhooks: { allowInternal: config.webhookAllowInternal } });
     const page = buildDashboard(dashboard);
     return {
       routes: async (app) => {
@@ -42,6 +42,12 @@ export const FACTORIES: Partial<Record<ServiceName, ServiceFactory>> = {
       },
     }),
   alerter: async ({ store, metrics, logger, config }) => {
-    return buildAlerter({ store, metrics, logger, intervalMs: config.alertIntervalMs });
+    return buildAlerter({
+      store,
+      metrics,
+      logger,
+      intervalMs: config.alertIntervalMs,
+      delivery: { allowInternal: config.webhookAllowInternal },
+    });
   },
 };

@@ -60,6 +60,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ [name]: value })).toThrowError(new RegExp(name));
   });
 
+  it('refuses a key that is both an ingest and a query key, without printing it', () => {
+    const load = () =>
+      loadConfig({ TOUCHSTREAM_INGEST_KEYS: 'k1,shared', TOUCHSTREAM_QUERY_KEYS: 'shared,q1' });
+    expect(load).toThrowError(/TOUCHSTREAM_QUERY_KEYS: a key is also in TOUCHSTREAM_INGEST_KEYS/);
+    expect(load).not.toThrowError(/shared/);
+  });
+
   it('rejects unknown TOUCHSTREAM_ variables', () => {
     expect(() => loadConfig({ TOUCHSTREAM_KAFKA_BROKER: 'x:1' })).toThrowError(
       /unknown variable TOUCHSTREAM_KAFKA_BROKER/,

@@ -33,6 +33,10 @@ const environment = z.strictObject({
   TOUCHSTREAM_IDLE_WATERMARK: durationMs.default(10_000),
   TOUCHSTREAM_ALLOWED_LATENESS: durationMs.default(0),
   TOUCHSTREAM_MAX_FUTURE: durationMs.default(DEFAULT_MAX_FUTURE_MS),
+  TOUCHSTREAM_WEBHOOK_ALLOW_INTERNAL: z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .default('false')
+    .transform((v) => v === 'true'),
   TOUCHSTREAM_JOURNEYS_FILE: z.string().min(1).optional(),
   TOUCHSTREAM_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -52,6 +56,8 @@ export interface Config {
   allowedLatenessMs: number;
   /** How far ahead of the receiving clock an event time may be. */
   maxFutureMs: number;
+  /** May webhooks reach loopback, private and link-local addresses. */
+  webhookAllowInternal: boolean;
   journeysFile?: string;
   logLevel: z.infer<typeof environment>['TOUCHSTREAM_LOG_LEVEL'];
 }
@@ -84,6 +90,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
   const e = parsed.data;
+  // A key in both lists would open everything to whoever holds one key: the lists must
+  // be of different keys.
+  const shared = (e.TOUCHSTREAM_INGEST_KEYS ?? []).filter((key) =>
+    (e.TOUCHSTREAM_QUERY_KEYS ?? []).includes(key),
+  );
+  if (shared.length > 0) {
+    throw new ConfigError([
+      `TOUCHSTREAM_QUERY_KEYS: ${shared.length === 1 ? 'a key is' : `${shared.length} keys are`} also in TOUCHSTREAM_INGEST_KEYS; ingest and query keys must differ`,
+    ]);
+  }
   return {
     http: { host: e.TOUCHSTREAM_HOST, port: e.TOUCHSTREAM_PORT },
     dataDir: e.TOUCHSTREAM_DATA_DIR,
@@ -102,6 +118,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     idleWatermarkMs: e.TOUCHSTREAM_IDLE_WATERMARK,
     allowedLatenessMs: e.TOUCHSTREAM_ALLOWED_LATENESS,
     maxFutureMs: e.TOUCHSTREAM_MAX_FUTURE,
+    webhookAllowInternal: e.TOUCHSTREAM_WEBHOOK_ALLOW_INTERNAL,
     journeysFile: e.TOUCHSTREAM_JOURNEYS_FILE,
     logLevel: e.TOUCHSTREAM_LOG_LEVEL,
   };

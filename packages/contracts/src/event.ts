@@ -1,5 +1,21 @@
 import { z } from 'zod';
 
+/**
+ * Lone UTF-16 surrogates: JSON can carry them (`"\ud83d"`), but they are not Unicode, UTF-8
+ * cannot encode them and ClickHouse refuses any insert holding one. Refused at the door.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** A string of `min` to `max` UTF-16 units that is valid Unicode. */
+export const text = (min: number, max: number) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .refine((s) => !LONE_SURROGATE.test(s), {
+      message: 'must be valid Unicode: it holds a lone UTF-16 surrogate',
+    });
+
 /** Lowercase tokens for event types and channels, so `Web` and `web` never split a funnel. */
 const TOKEN = /^[a-z0-9_.:-]+$/;
 const TOKEN_MESSAGE = 'must contain only a-z, 0-9, _ . : -';
@@ -7,10 +23,32 @@ const TOKEN_MESSAGE = 'must contain only a-z, 0-9, _ . : -';
 export const eventType = z.string().min(1).max(64).regex(TOKEN, TOKEN_MESSAGE);
 export const channelName = z.string().min(1).max(32).regex(TOKEN, TOKEN_MESSAGE);
 
-export const propertyValue = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
+export const propertyValue = z.union([text(0, 1024), z.number(), z.boolean(), z.null()]);
 export type PropertyValue = z.infer<typeof propertyValue>;
 
-export const propertyName = z.string().min(1).max(64);
+export const propertyName = text(1, 64);
+
+/**
+ * A number a query compares with. Past 2^53 a double no longer holds every integer, and
+ * ClickHouse parameters refuse such a number rather than round it: refused at the door.
+ */
+export const queryNumber = z.number().refine((n) => Math.abs(n) <= Number.MAX_SAFE_INTEGER, {
+  message: 'must be between -(2^53 - 1) and 2^53 - 1',
+});
+
+/** A property value a query matches: as stored, with numbers a query can compare. */
+export const queryValue = z.union([text(0, 1024), queryNumber, z.boolean(), z.null()]);
+
+/** At most this many property conditions on one step. */
+export const MAX_WHERE_KEYS = 20;
+
+/** Property equality conditions of a step. */
+export const whereConditions = z
+  .record(propertyName, queryValue)
+  .refine((o) => Object.keys(o).length <= MAX_WHERE_KEYS, {
+    message: `must have at most ${MAX_WHERE_KEYS} keys`,
+  })
+  .meta({ maxProperties: MAX_WHERE_KEYS });
 
 export const properties = z
   .record(propertyName, propertyValue)
@@ -24,6 +62,12 @@ const timeInRange = (t: number) => t >= MIN_EVENT_TIME && t < MAX_EVENT_TIME;
 const RANGE_MESSAGE = 'must be between 1970 and 2200';
 
 /** ISO 8601 with a zone, or epoch milliseconds; normalised to epoch milliseconds. */
+/** A time of a query's range, ISO 8601 with a zone, within the range events can have. */
+export const isoTimeInRange = z.iso
+  .datetime({ offset: true })
+  .transform((s) => Date.parse(s))
+  .refine(timeInRange, { message: RANGE_MESSAGE });
+
 export const timestamp = z.union(
   [
     z.iso
@@ -43,12 +87,8 @@ export const timestamp = z.union(
  *  misspelt `propertes` must not lose data quietly. */
 export const touchpointInput = z
   .strictObject({
-    event_id: z
-      .string()
-      .min(1)
-      .max(64)
-      .describe('Idempotency key: events with the same id count once.'),
-    customer_id: z.string().min(1).max(128).describe('Who did it.'),
+    event_id: text(1, 64).describe('Idempotency key: events with the same id count once.'),
+    customer_id: text(1, 128).describe('Who did it.'),
     type: eventType.describe('What they did, e.g. product_viewed.'),
     channel: channelName.describe('Where: web, mobile, store, call_center, email, ...'),
     timestamp: timestamp.describe(
@@ -74,7 +114,8 @@ export type Touchpoint = z.output<typeof touchpointInput>;
 export const MAX_EVENTS_PER_REQUEST = 1000;
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-export const ingestRequest = z.object({
+/** Unknown fields beside `events` are refused, like unknown event fields. */
+export const ingestRequest = z.strictObject({
   events: z.array(touchpointInput).min(1).max(MAX_EVENTS_PER_REQUEST),
   /** The client's clock when it sent the batch: event times are corrected by its skew. */
   sent_at: timestamp.optional(),

@@ -1,21 +1,19 @@
 import { z } from 'zod';
 import { positiveDurationText, withinAYear } from './duration.js';
-import { propertyName, propertyValue } from './event.js';
+import { isoTimeInRange, propertyName, queryNumber, queryValue, text } from './event.js';
 import { journeyId, stepMatcher } from './journey.js';
-
-const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 
 // Unknown fields are refused, as in ingest: a misspelt `filter` must not quietly give an
 // unfiltered funnel.
 export const funnelStep = z.strictObject({
   ...stepMatcher.shape,
-  name: z.string().min(1).max(64).optional(),
+  name: text(1, 64).optional(),
 });
 
-const scalar = z.union([z.string().max(1024), z.number(), z.boolean()]);
+const scalar = z.union([text(0, 1024), queryNumber, z.boolean()]);
 
 export const funnelFilter = z.discriminatedUnion('op', [
-  z.strictObject({ property: propertyName, op: z.enum(['eq', 'neq']), value: propertyValue }),
+  z.strictObject({ property: propertyName, op: z.enum(['eq', 'neq']), value: queryValue }),
   z.strictObject({
     property: propertyName,
     op: z.literal('in'),
@@ -24,9 +22,9 @@ export const funnelFilter = z.discriminatedUnion('op', [
   z.strictObject({
     property: propertyName,
     op: z.literal('contains'),
-    value: z.string().min(1).max(1024),
+    value: text(1, 1024),
   }),
-  z.strictObject({ property: propertyName, op: z.enum(['gt', 'lt']), value: z.number() }),
+  z.strictObject({ property: propertyName, op: z.enum(['gt', 'lt']), value: queryNumber }),
 ]);
 export type FunnelFilter = z.infer<typeof funnelFilter>;
 
@@ -34,8 +32,8 @@ export const funnelQuery = z
   .strictObject({
     steps: z.array(funnelStep).min(2).max(20).optional(),
     journey: journeyId.optional(),
-    from: isoTime.optional(),
-    to: isoTime.optional(),
+    from: isoTimeInRange.optional(),
+    to: isoTimeInRange.optional(),
     window: withinAYear(positiveDurationText).optional(),
     breakdown: z.union([z.literal('channel'), z.string().regex(/^property:.{1,64}$/)]).optional(),
     filters: z.array(funnelFilter).max(20).optional(),

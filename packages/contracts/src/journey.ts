@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { positiveDurationText } from './duration.js';
-import { channelName, eventType, propertyName, propertyValue } from './event.js';
+import { channelName, eventType, text, whereConditions } from './event.js';
 
 export const journeyId = z
   .string()
@@ -10,16 +10,16 @@ export const journeyId = z
 export const stepMatcher = z.object({
   event_type: eventType,
   channel: channelName.optional(),
-  where: z.record(propertyName, propertyValue).optional(),
+  where: whereConditions.optional(),
 });
 export type StepMatcher = z.infer<typeof stepMatcher>;
 
-export const journeyStep = stepMatcher.extend({ name: z.string().min(1).max(64) });
+export const journeyStep = stepMatcher.extend({ name: text(1, 64) });
 export type JourneyStep = z.infer<typeof journeyStep>;
 
 export const journeyBody = z
   .object({
-    name: z.string().min(1).max(200),
+    name: text(1, 200),
     steps: z.array(journeyStep).min(2).max(20),
     step_timeout: positiveDurationText,
     failure_event_types: z.array(eventType).max(50).default([]),

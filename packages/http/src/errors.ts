@@ -14,6 +14,16 @@ const FASTIFY_CODES: Record<string, () => TouchstreamError> = {
     new TouchstreamError('invalid_json', 'The body is empty; send a JSON document.'),
   FST_ERR_CTP_INVALID_JSON_BODY: () =>
     new TouchstreamError('invalid_json', 'The body is not valid JSON.'),
+  FST_CP_ERR_INVALID_CONTENT_ENCODING: () =>
+    new TouchstreamError(
+      'unsupported_media_type',
+      'Send the body plain, or with Content-Encoding gzip or deflate.',
+    ),
+  FST_CP_ERR_INVALID_CONTENT: () =>
+    new TouchstreamError(
+      'invalid_request',
+      'The body could not be decompressed with its Content-Encoding.',
+    ),
 };
 
 /** Maps any thrown error to the contract's error object; a 5xx only for our own faults. */
@@ -29,11 +39,13 @@ export function toTouchstreamError(error: unknown): TouchstreamError {
       message: v.message ?? 'is invalid',
     }));
     const where = (error as { validationContext?: string }).validationContext ?? 'request';
+    // Batch endpoints name the failing item by index, as `events.3.timestamp`; the count is
+    // of what is listed, one detail per field.
+    const details = detailsFromIssues(issues, 'events');
     return new TouchstreamError(
       'invalid_request',
-      `The ${where} is invalid: ${issues.length === 1 ? 'one problem' : `${issues.length} problems`}.`,
-      // Batch endpoints name the failing item by index, as `events.3.timestamp`.
-      detailsFromIssues(issues, 'events'),
+      `The ${where} is invalid: ${details.length === 1 ? 'one problem' : `${details.length} problems`}.`,
+      details,
     );
   }
   const fastifyError = error as Partial<FastifyError>;

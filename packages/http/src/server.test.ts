@@ -1,3 +1,4 @@
+import { deflateSync, gzipSync } from 'node:zlib';
 import { TouchstreamError } from '@touchstream/contracts';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -28,6 +29,7 @@ const build = (
     routes: [
       async (app) => {
         app.post('/v1/events', async () => ({ accepted: 1 }));
+        app.post('/v1/echo', async (request) => request.body);
         app.get('/v1/journeys', async () => ({ journeys: [] }));
         app.get('/v1/boom', async () => {
           throw new Error('bug');
@@ -68,7 +70,7 @@ describe('buildServer', () => {
     });
     const silent = await (await build({ readyAfterMs: 60_000 })).inject('/readyz');
     expect(silent.statusCode).toBe(503);
-    expect(silent.json().checks).toEqual({ store: 'unavailable: no answer within 2 s' });
+    expect(silent.json().checks).toEqual({ store: 'unavailable: no answer within 800 ms' });
   });
 
   it('answers unknown routes, bad JSON and wrong media types with the error object', async () => {
@@ -103,6 +105,69 @@ describe('buildServer', () => {
     });
     expect(huge.statusCode).toBe(413);
     expect(huge.json().error.code).toBe('payload_too_large');
+  });
+
+  it('takes gzip and deflate bodies within the limit, decompressed', async () => {
+    const app = await build();
+    const body = JSON.stringify({ events: [{ event_id: 'e-1' }] });
+    for (const [encoding, payload] of [
+      ['gzip', gzipSync(body)],
+      ['deflate', deflateSync(body)],
+    ] as const) {
+      const echoed = await app.inject({
+        method: 'POST',
+        url: '/v1/echo',
+        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+        payload,
+      });
+      expect(echoed.statusCode).toBe(200);
+      expect(echoed.json()).toEqual(JSON.parse(body));
+    }
+    // 10 KB that inflate to 10 MB: refused once past the limit, never held whole.
+    const bomb = gzipSync(Buffer.alloc(10 * 1024 * 1024, 32));
+    expect(bomb.length).toBeLessThan(20_000);
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/v1/echo',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      payload: bomb,
+    });
+    expect(refused.statusCode).toBe(413);
+    expect(refused.json().error.code).toBe('payload_too_large');
+    const corrupt = await app.inject({
+      method: 'POST',
+      url: '/v1/echo',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      payload: Buffer.from('not gzip at all'),
+    });
+    expect(corrupt.statusCode).toBe(400);
+    expect(corrupt.json().error.code).toBe('invalid_request');
+    const unknown = await app.inject({
+      method: 'POST',
+      url: '/v1/echo',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'compress' },
+      payload: body,
+    });
+    expect(unknown.statusCode).toBe(415);
+    expect(unknown.json().error.code).toBe('unsupported_media_type');
+  });
+
+  it('says what is wrong with a prototype key instead of calling the JSON invalid', async () => {
+    const app = await build();
+    for (const payload of ['{"__proto__": {"x": 1}}', '{"a": {"constructor": {"prototype": 1}}}']) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/echo',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().error).toEqual({
+        code: 'invalid_request',
+        message: 'The body holds a "__proto__" or "constructor" key, which is refused.',
+        details: [],
+      });
+    }
   });
 
   it('hides internal errors and sends Retry-After when asked', async () => {

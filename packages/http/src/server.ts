@@ -1,7 +1,8 @@
+import fastifyCompress from '@fastify/compress';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { Config } from '@touchstream/config';
-import { errorResponse, MAX_BODY_BYTES } from '@touchstream/contracts';
+import { errorResponse, MAX_BODY_BYTES, TouchstreamError } from '@touchstream/contracts';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -16,6 +17,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import secureJson from 'secure-json-parse';
 import { z } from 'zod';
 import { registerAuth } from './auth.js';
 import { registerErrorHandling } from './errors.js';
@@ -55,18 +57,56 @@ async function registerOpenApi(app: FastifyInstance) {
 }
 
 /**
+ * fastify's own JSON parsing, with its answers kept: its default parser reports a
+ * prototype-poisoning key as "not valid JSON", which it is; the client should hear what
+ * is refused instead.
+ */
+function parseJsonBody(
+  _request: unknown,
+  body: string | Buffer,
+  done: (error: Error | null, value?: unknown) => void,
+) {
+  const text = body.toString();
+  if (text.trim() === '') {
+    done(new TouchstreamError('invalid_json', 'The body is empty; send a JSON document.'));
+    return;
+  }
+  try {
+    done(
+      null,
+      secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }),
+    );
+  } catch (error) {
+    done(
+      error instanceof SyntaxError && /forbidden prototype property/.test(error.message)
+        ? new TouchstreamError(
+            'invalid_request',
+            'The body holds a "__proto__" or "constructor" key, which is refused.',
+          )
+        : new TouchstreamError('invalid_json', 'The body is not valid JSON.'),
+    );
+  }
+}
+
+/**
  * A dependency that must be reachable for the process to be ready: true when it is, false or
  * a sentence saying what is wrong when it is not.
  */
 export type ReadinessCheck = () => Promise<boolean | string>;
 
-/** A check that has not answered by then is unavailable: a probe must not hang on it. */
-const READINESS_TIMEOUT_MS = 2_000;
+/**
+ * A check that has not answered by then is unavailable: a probe (often with a 1 s timeout)
+ * must get its answer while a dependency is down, not wait on the client's retries.
+ */
+const READINESS_TIMEOUT_MS = 800;
 
 async function runCheck(check: ReadinessCheck): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve('unavailable: no answer within 2 s'), READINESS_TIMEOUT_MS);
+    timer = setTimeout(
+      () => resolve(`unavailable: no answer within ${READINESS_TIMEOUT_MS} ms`),
+      READINESS_TIMEOUT_MS,
+    );
   });
   const answer = check().then(
     (result) =>
@@ -105,10 +145,16 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   // The API speaks JSON only: anything else is 415 rather than a string handed to a route.
   app.removeContentTypeParser('text/plain');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
   // Routes declare zod schemas; requests and responses are checked against them.
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  // SDKs compress their batches (Segment's and PostHog's do). The body limit counts the
+  // decompressed bytes, so a small body that inflates past it is a 413: no bomb gets in.
+  // Large answers (funnels, metrics) go back compressed to clients that ask for it.
+  await app.register(fastifyCompress, { requestEncodings: ['gzip', 'deflate'] });
   registerAuth(app, deps.config.auth);
   await registerOpenApi(app);
 

@@ -4,3 +4,4 @@ export { type Notice, noticeOf } from './notice.js';
 export { DEFAULT_DELIVERY, type DeliveryOptions, deliverNotice } from './notifier.js';
 export { nextState, type RuleState, type Verdict } from './rule-state.js';
 export { evaluationOffsets } from './schedule.js';
+export { isInternalAddress, webhookTargetProblem } from './webhook-target.js';

@@ -31,6 +31,8 @@ const options = (signal = new AbortController().signal) => ({
   retryForMs: 1_000,
   minBackoffMs: 50,
   maxBackoffMs: 100,
+  // The receivers are on 127.0.0.1.
+  allowInternal: true,
   now: Date.now,
   signal,
   logger: pino({ level: 'silent' }),
@@ -130,5 +132,16 @@ describe('delivering a notice', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     stop.abort();
     expect((await delivering).outcome).toBe('interrupted');
+  });
+
+  it('never posts to an internal address unless allowed, and does not retry it', async () => {
+    const hook = await receiver(() => 204);
+    const result = await deliverNotice(record(hook.url), 'firing', {
+      ...options(),
+      allowInternal: false,
+    });
+    expect(result).toMatchObject({ outcome: 'failed', attempts: 1, httpStatus: null });
+    expect(result.error).toMatch(/^not sent: 127\.0\.0\.1 is an internal address/);
+    expect(hook.requests()).toBe(0);
   });
 });

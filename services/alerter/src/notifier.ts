@@ -3,6 +3,7 @@ import type { AlertRecord } from '@touchstream/store';
 import pRetry, { AbortError } from 'p-retry';
 import type { Logger } from 'pino';
 import { noticeOf } from './notice.js';
+import { webhookTargetProblem } from './webhook-target.js';
 
 export interface DeliveryOptions {
   /** One request's limit, connection to response. */
@@ -11,6 +12,8 @@ export interface DeliveryOptions {
   retryForMs: number;
   minBackoffMs: number;
   maxBackoffMs: number;
+  /** TOUCHSTREAM_WEBHOOK_ALLOW_INTERNAL: may webhooks reach loopback and private addresses. */
+  allowInternal: boolean;
 }
 
 export const DEFAULT_DELIVERY: DeliveryOptions = {
@@ -18,6 +21,7 @@ export const DEFAULT_DELIVERY: DeliveryOptions = {
   retryForMs: 60 * 60_000,
   minBackoffMs: 1_000,
   maxBackoffMs: 5 * 60_000,
+  allowInternal: false,
 };
 
 export interface DeliveryResult {
@@ -82,6 +86,10 @@ export async function deliverNotice(
     }
   };
   const post = async () => {
+    // Judged at each attempt, on what the name resolves to now: a rule saved with a public
+    // name that later points inside is refused too.
+    const refused = await webhookTargetProblem(record.webhookUrl, options);
+    if (refused) throw new AbortError(new AttemptFailed(`not sent: ${refused}`, null));
     let response: Response;
     try {
       response = await fetch(record.webhookUrl, {

@@ -1,3 +1,4 @@
+import { webhookTargetProblem } from '@touchstream/alerter';
 import {
   alert,
   alertRule,
@@ -26,7 +27,10 @@ const notFound = (id: string) =>
   new TouchstreamError('not_found', `There is no alert rule "${id}".`);
 
 /** Alert rules (what to watch) and alerts (what fired); the alerter does the watching. */
-export function alertRoutes(store: Store): FastifyPluginAsync {
+export function alertRoutes(
+  store: Store,
+  webhooks: { allowInternal: boolean },
+): FastifyPluginAsync {
   return async (instance) => {
     const app = instance.withTypeProvider<ZodTypeProvider>();
 
@@ -46,6 +50,9 @@ export function alertRoutes(store: Store): FastifyPluginAsync {
           request.body,
           await getJourney(store, request.body.journey),
         );
+        const { webhook_url: url } = request.body;
+        const refused = url ? await webhookTargetProblem(url, webhooks) : undefined;
+        if (refused) problems.push({ path: 'webhook_url', message: refused });
         if (problems.length > 0) {
           throw new TouchstreamError(
             'invalid_request',

@@ -7,13 +7,15 @@ import { schemaRoutes } from './schema-routes.js';
 
 export interface ApiDeps {
   store: Store;
+  /** TOUCHSTREAM_WEBHOOK_ALLOW_INTERNAL: may alert rules post to internal addresses. */
+  webhooks?: { allowInternal: boolean };
 }
 
 /** The query API: journeys and their drop-offs, funnels, alert rules and alerts, the event schema. */
 export function buildApi(deps: ApiDeps) {
   const plugins = [
     journeysRoutes(deps.store),
-    alertRoutes(deps.store),
+    alertRoutes(deps.store, deps.webhooks ?? { allowInternal: false }),
     funnelRoutes({ store: deps.store }),
     schemaRoutes(),
   ];

@@ -1,3 +1,4 @@
+import { isoTimeInRange } from '@touchstream/contracts';
 import { z } from 'zod';
 
 const WEEK_MS = 7 * 86_400_000;
@@ -5,11 +6,11 @@ const WEEK_MS = 7 * 86_400_000;
 /** `?from=&to=`: ISO 8601 with a zone; by default the last seven days, as funnel tools do. */
 export const timeRangeQuery = z
   .object({
-    from: z.iso.datetime({ offset: true }).optional(),
-    to: z.iso.datetime({ offset: true }).optional(),
+    from: isoTimeInRange.optional(),
+    to: isoTimeInRange.optional(),
   })
   .transform(({ from, to }) => {
-    const end = to ? Date.parse(to) : Date.now();
-    return { from: from ? Date.parse(from) : end - WEEK_MS, to: end };
+    const end = to ?? Date.now();
+    return { from: from ?? end - WEEK_MS, to: end };
   })
   .refine((r) => r.from < r.to, { message: 'from must be before to', path: ['from'] });
