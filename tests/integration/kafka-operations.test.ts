@@ -5,12 +5,13 @@ import { createKafkaBus } from '@touchstream/bus';
 import { loadConfig } from '@touchstream/config';
 import { type DropoffResponse, topicNames } from '@touchstream/contracts';
 import { buildProcessor } from '@touchstream/processor';
-import { readDeadLetters } from '@touchstream/store';
+import { readDeadLetters, type Store } from '@touchstream/store';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Runtime, startRuntime } from '../../apps/cli/src/runtime.js';
 import { FACTORIES } from '../../apps/cli/src/services.js';
 import { makeEvent, postEvents } from '../support/events.js';
+import { poisonedStore } from '../support/faulty-store.js';
 import { kafkaBrokers, privateBroker, uniqueName } from '../support/kafka.js';
 import { freePortPair } from '../support/ports.js';
 import { spawnTouchstream } from '../support/runtime.js';
@@ -29,7 +30,11 @@ const JOURNEY = {
  * Collector, processor and API on the shared test broker, the processor reporting a stuck
  * partition after `stallAfterMs` rather than the default 30 s, so the test need not wait.
  */
-async function startOnKafka(name: string, stallAfterMs: number): Promise<Runtime> {
+async function startOnKafka(
+  name: string,
+  stallAfterMs: number,
+  processorStore: (store: Store) => Store = (store) => store,
+): Promise<Runtime> {
   const config = loadConfig({
     TOUCHSTREAM_PORT: '0',
     TOUCHSTREAM_LOG_LEVEL: 'silent',
@@ -44,7 +49,7 @@ async function startOnKafka(name: string, stallAfterMs: number): Promise<Runtime
     processor: async ({ bus, store, topics, metrics, logger }) =>
       buildProcessor({
         bus,
-        store,
+        store: processorStore(store),
         topics,
         metrics,
         logger,
@@ -125,6 +130,63 @@ describe('operating on Kafka', () => {
     await eventually(async () => expect(await runtime.bus.lag(group, topic)).toBe(0));
     const after = await (await fetch(`${runtime.address}/metrics`)).text();
     expect(after).not.toMatch(/^touchstream_processor_partition_stuck_seconds\{/m);
+  });
+
+  it('a poison record between valid ones is dead-lettered; the rest are counted, all ready', async () => {
+    const runtime = await startOnKafka('poison', 3_000);
+    cleanup.push(() => runtime.stop());
+    const topics = topicNames(runtime.config.kafka.topicPrefix);
+    const producer = createKafkaBus({ brokers: kafkaBrokers(), clientId: 'poison' });
+    cleanup.push(() => producer.close());
+    // The reproduction: an unpaired surrogate, written by a producer service directly.
+    const valid = Array.from({ length: 24 }, (_, i) => makeEvent({ customer_id: `poison-${i}` }));
+    const poison = makeEvent({ event_id: 'lsc-2', customer_id: 'c-\ud83d' });
+    const records = [...valid.slice(0, 12), poison, ...valid.slice(12)].map((e) => ({
+      key: String(e.customer_id),
+      value: JSON.stringify(e),
+    }));
+    await producer.publish(topics.touchpoints, records);
+    let readyThroughout = true;
+    await eventually(async () => {
+      if ((await readiness(runtime.address)).status !== 200) readyThroughout = false;
+      expect(
+        await countEvents(
+          runtime,
+          valid.map((e) => e.customer_id),
+        ),
+      ).toBe(24);
+      const dead = await readDeadLetters(runtime.store, topics.touchpoints);
+      expect(dead).toHaveLength(1);
+      expect(dead[0]?.reason).toMatch(/^invalid_event: customer_id must be valid Unicode/);
+    });
+    expect(readyThroughout).toBe(true);
+  });
+
+  it('a record ClickHouse refuses is found in its batch and dead-lettered, the rest stored', async () => {
+    // ClickHouse refuses no valid event today; the store refuses this customer's rows as
+    // it would refuse a row it cannot parse.
+    const runtime = await startOnKafka('refused', 3_000, (store) =>
+      poisonedStore(store, (row) => row.customer_id === 'refused-poison'),
+    );
+    cleanup.push(() => runtime.stop());
+    const topics = topicNames(runtime.config.kafka.topicPrefix);
+    const valid = Array.from({ length: 30 }, (_, i) => makeEvent({ customer_id: `refused-${i}` }));
+    const poison = makeEvent({ customer_id: 'refused-poison' });
+    expect((await postEvents(runtime.address, [...valid, poison])).status).toBe(202);
+    await eventually(async () => {
+      expect(
+        await countEvents(
+          runtime,
+          valid.map((e) => e.customer_id),
+        ),
+      ).toBe(30);
+      const dead = await readDeadLetters(runtime.store, topics.touchpoints);
+      expect(dead.map((d) => [d.record_key, d.reason])).toEqual([
+        ['refused-poison', expect.stringMatching(/^store_refused: CANNOT_PARSE_ESCAPE_SEQUENCE /)],
+      ]);
+    });
+    expect(await countEvents(runtime, ['refused-poison'])).toBe(0);
+    expect((await readiness(runtime.address)).status).toBe(200);
   });
 
   it('records from a wrong clock are dead-lettered and move no one else’s event time', async () => {

@@ -28,3 +28,29 @@ export function faultyStore(store: Store, failing: () => boolean) {
   });
   return { store: wrapper, refused: () => refused };
 }
+
+/**
+ * The real client, except that an insert holding a row `poisoned` picks is refused whole,
+ * the way ClickHouse refuses a row it cannot parse (its error type and code).
+ */
+export function poisonedStore(store: Store, poisoned: (row: Record<string, unknown>) => boolean) {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'insert') {
+        return async (...args: Parameters<Store['insert']>) => {
+          const values = args[0].values;
+          if (Array.isArray(values) && values.some((row) => poisoned(row))) {
+            throw new ClickHouseError({
+              message: 'Cannot parse escape sequence (injected)',
+              code: '25',
+              type: 'CANNOT_PARSE_ESCAPE_SEQUENCE',
+            });
+          }
+          return target.insert(...args);
+        };
+      }
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

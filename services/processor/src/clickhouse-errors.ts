@@ -27,3 +27,23 @@ export function classifyClickHouseError(error: unknown): ErrorClass {
   if (typeof type !== 'string') return 'transient';
   return TRANSIENT_TYPES.has(type) ? 'transient' : 'permanent';
 }
+
+/**
+ * ClickHouse error types about the rows an insert carries, not about the server or the
+ * table: the same rows fail the same way however often they are sent, while other rows
+ * would go in. Only these make the processor look for the rows at fault.
+ */
+const ROW_TYPES = new Set([
+  'INCORRECT_DATA',
+  'TOO_LARGE_STRING_SIZE',
+  'CANNOT_READ_ALL_DATA',
+  'VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE',
+  'ATTEMPT_TO_READ_AFTER_EOF',
+  'INCORRECT_JSON',
+]);
+
+/** True when ClickHouse refused the insert for what some of its rows hold. */
+export function refusesRows(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return typeof type === 'string' && (type.startsWith('CANNOT_PARSE') || ROW_TYPES.has(type));
+}

@@ -18,7 +18,7 @@ import { insertDeadLetters, type Store, toEventRow } from '@touchstream/store';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { BatchWriter } from './batch-writer.js';
-import { classifyClickHouseError } from './clickhouse-errors.js';
+import { classifyClickHouseError, refusesRows } from './clickhouse-errors.js';
 import { JourneyTracker } from './journey-tracker.js';
 
 export interface ProcessorDeps {
@@ -43,6 +43,12 @@ export interface ProcessorDeps {
 const CONCURRENCY = 4;
 
 type EventRow = ReturnType<typeof toEventRow>;
+
+/** What ClickHouse said of a refused row, short enough for a header. */
+function refusal(error: unknown): string {
+  const type = (error as { type?: string }).type ?? 'unknown';
+  return `${type} ${String((error as Error).message).slice(0, 200)}`;
+}
 
 /** A record the processor cannot use, with where it came from, for the dead-letter topic. */
 function deadLetter(record: BusRecord, reason: string): OutgoingRecord {
@@ -138,9 +144,51 @@ export function buildProcessor(deps: ProcessorDeps) {
     ...deps.journeys,
   });
 
+  /**
+   * Inserts the rows alone, halving them while ClickHouse refuses what they hold, and
+   * returns the rows it refuses one by one: a poison record is dead-lettered instead of
+   * holding its partition forever. Alone, because rows sharing an insert with another
+   * batch's poison would be refused with it.
+   */
+  const isolateRefused = async (
+    items: { row: EventRow; index: number }[],
+  ): Promise<{ index: number; error: unknown }[]> => {
+    try {
+      await store.insert({
+        table: 'events',
+        values: items.map((i) => i.row),
+        format: 'JSONEachRow',
+      });
+      written.inc(items.length);
+      return [];
+    } catch (error) {
+      const [only] = items;
+      if (!refusesRows(error)) throw error;
+      if (items.length === 1 && only) return [{ index: only.index, error }];
+      const half = Math.ceil(items.length / 2);
+      return [
+        ...(await isolateRefused(items.slice(0, half))),
+        ...(await isolateRefused(items.slice(half))),
+      ];
+    }
+  };
+
+  /** Stores the rows; those ClickHouse refuses for what they hold come back by index. */
+  const storeRows = async (rows: EventRow[]) => {
+    try {
+      await writer.write(rows);
+      return [];
+    } catch (error) {
+      if (!refusesRows(error)) throw error;
+      logger.warn({ err: error, rows: rows.length }, 'insert_refused_rows_isolating');
+      return isolateRefused(rows.map((row, index) => ({ row, index })));
+    }
+  };
+
   const handleTouchpoints = async (batch: Batch) => {
     const stopTimer = batchSeconds.startTimer();
     const rows: EventRow[] = [];
+    const rowRecords: BusRecord[] = [];
     const dead: OutgoingRecord[] = [];
     const tracked: { offset: string; event?: Touchpoint }[] = [];
     for (const record of batch.records) {
@@ -148,16 +196,26 @@ export function buildProcessor(deps: ProcessorDeps) {
         now: now(),
         maxFutureMs: deps.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS,
       });
-      if (decoded.ok) rows.push(toEventRow(decoded.event));
-      else dead.push(deadLetter(record, decoded.reason));
+      if (decoded.ok) {
+        rows.push(toEventRow(decoded.event));
+        rowRecords.push(record);
+      } else dead.push(deadLetter(record, decoded.reason));
       tracked.push({ offset: record.offset, event: decoded.ok ? decoded.event : undefined });
     }
-    // All three are stored before the batch is committed.
-    await Promise.all([
+    // All of it is stored before the batch is committed. A row ClickHouse refuses has
+    // been through the journey engine by then; the dead letter says so for replay.
+    const [refused] = await Promise.all([
+      storeRows(rows),
       dead.length > 0 ? bus.publish(topics.touchpointsDlq, dead) : undefined,
-      writer.write(rows),
       tracker.process(batch.partition, tracked),
     ]);
+    if (refused.length > 0) {
+      const poison = refused.map(({ index, error }) =>
+        deadLetter(rowRecords[index] as BusRecord, `store_refused: ${refusal(error)}`),
+      );
+      await bus.publish(topics.touchpointsDlq, poison);
+      dead.push(...poison);
+    }
     consumed.inc(batch.records.length);
     for (const d of dead)
       deadLettered.inc({ reason: d.headers?.[DLQ_HEADERS.reason]?.split(':')[0] ?? 'unknown' });
