@@ -173,6 +173,23 @@ describe('POST /v1/events on the embedded defaults', () => {
     expect(JSON.parse(stored?.properties ?? '{}')).toEqual(event.properties);
   });
 
+  it('refuses the reproduction whole, stores none of it and stalls nobody', async () => {
+    // Nine valid events and one with an unpaired surrogate: once a 503 after 30 s with
+    // eight of the nine stored and the partition blocked for everyone.
+    const valid = Array.from({ length: 9 }, () => makeEvent({ customer_id: 'nine-valid' }));
+    const poison = makeEvent({ event_id: 'lsc-2', customer_id: 'c-\ud83d' });
+    const started = Date.now();
+    const response = await postEvents(url, [...valid, poison], INGEST);
+    expect(response.status).toBe(400);
+    expect(response.body.error.details).toEqual([
+      { index: 9, path: 'customer_id', message: expect.stringMatching(/valid Unicode/) },
+    ]);
+    expect(await storedIds('nine-valid')).toEqual([]);
+    const unrelated = makeEvent({ customer_id: 'unrelated-after-poison' });
+    expect((await postEvents(url, [unrelated], INGEST)).status).toBe(202);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('counts the problems it lists', async () => {
     // Once "2 problems" over one detail: a field breaking two rules is one problem.
     const response = await postEvents(url, [makeEvent({ timestamp: 1e308 })], INGEST);

@@ -1,5 +1,6 @@
 import {
   type Batch,
+  type BatchHandler,
   type Bus,
   type BusRecord,
   BusUnavailableError,
@@ -15,7 +16,10 @@ export interface EmbeddedBusOptions {
   defaultPartitions?: number;
   /** Records held per topic, not yet handled by every group; a publish beyond it is refused. */
   maxBacklog?: number;
-  /** A publish still unhandled after this long is refused; its records stay queued. */
+  /**
+   * A publish none of whose records could be handled within this long is refused and its
+   * records withdrawn; one partly handled is waited for to the end (all or nothing).
+   */
   publishTimeoutMs?: number;
   maxBatchRecords?: number;
   backoff?: Backoff;
@@ -24,6 +28,66 @@ export interface EmbeddedBusOptions {
 interface Waiter {
   offset: number;
   resolve: () => void;
+}
+
+/**
+ * One publish, and how far its records got. A publish is answered whole: either every
+ * record is handled (stored) or, when its time is up before any was, all are withdrawn and
+ * never handled, so a refused publish stored none of its records.
+ */
+class Ticket {
+  /** Successful handler calls that held some of its records. */
+  handled = 0;
+  /** Handler calls running now that hold some of its records. */
+  inFlight = 0;
+  withdrawn = false;
+  private expired = false;
+
+  constructor(private readonly refuse: (reason: string) => void) {}
+
+  /** Its time is up: withdraw it as soon as nothing of it runs, unless some was handled. */
+  expire() {
+    this.expired = true;
+    this.settle();
+  }
+
+  settle() {
+    if (!this.expired || this.withdrawn || this.inFlight > 0 || this.handled > 0) return;
+    this.withdrawn = true;
+    this.refuse('none was stored and none will be');
+  }
+
+  /** The bus closes: what was not handled by now never will be. */
+  abandon() {
+    this.refuse('the bus closed before all were handled');
+  }
+}
+
+const tickets = new WeakMap<BusRecord, Ticket>();
+const live = (record: BusRecord) => !tickets.get(record)?.withdrawn;
+
+/**
+ * The handler, called with the batch's records that are not withdrawn at each attempt, and
+ * keeping their publishes' tickets informed.
+ */
+function withTickets(handler: BatchHandler): BatchHandler {
+  return async (batch: Batch) => {
+    const records = batch.records.filter(live);
+    if (records.length === 0) return;
+    const held = new Set(records.flatMap((r) => tickets.get(r) ?? []));
+    for (const ticket of held) ticket.inFlight += 1;
+    let ok = false;
+    try {
+      await handler({ ...batch, records });
+      ok = true;
+    } finally {
+      for (const ticket of held) {
+        ticket.inFlight -= 1;
+        if (ok) ticket.handled += 1;
+        ticket.settle();
+      }
+    }
+  };
 }
 
 /** One partition's log: records from `base` on, kept until every group has handled them. */
@@ -138,7 +202,8 @@ class Group {
         isActive: () => member.running && this.owner(partition) === member,
         heartbeat: async () => {},
       };
-      const work = handleUntilDone(member.options.handler, batch, this.backoff, (e, b, n) => {
+      const handler = withTickets(member.options.handler);
+      const work = handleUntilDone(handler, batch, this.backoff, (e, b, n) => {
         member.watch.failed(partition, e);
         member.options.onHandlerError?.(e, b, n);
       });
@@ -185,6 +250,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
   const topics = new Map<string, Topic>();
   const groups = new Map<string, Group>();
   const consumers = new Set<Consumer>();
+  const pendingTickets = new Set<Ticket>();
   let closed = false;
 
   const topicOf = (name: string, partitions = defaultPartitions) => {
@@ -199,19 +265,30 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
     if (topic.backlog() + records.length > maxBacklog) {
       throw new BusUnavailableError(`topic ${name} holds ${maxBacklog} unhandled records`);
     }
+    let refuse: (error: Error) => void = () => {};
+    const refused = new Promise<never>((_, reject) => {
+      refuse = reject;
+    });
+    const ticket = new Ticket((reason) =>
+      refuse(
+        new BusUnavailableError(`records not handled within ${publishTimeoutMs}ms; ${reason}`),
+      ),
+    );
     const lastOffsets = new Map<number, number>();
     for (const record of records) {
       const partition = partitionOf(record.key, topic.partitions.length);
       const log = topic.partitions[partition] as Partition;
       const offset = log.end;
-      log.records.push({
+      const appended: BusRecord = {
         topic: name,
         partition,
         offset: String(offset),
         key: record.key,
         value: Buffer.isBuffer(record.value) ? record.value : Buffer.from(record.value),
         headers: { ...record.headers },
-      });
+      };
+      tickets.set(appended, ticket);
+      log.records.push(appended);
       lastOffsets.set(partition, offset);
     }
     const handled: Promise<void>[] = [];
@@ -225,17 +302,13 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
         group.wake(partition);
       }
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new BusUnavailableError(`records not handled within ${publishTimeoutMs}ms`)),
-        publishTimeoutMs,
-      );
-    });
+    const timer = setTimeout(() => ticket.expire(), publishTimeoutMs);
+    pendingTickets.add(ticket);
     try {
-      await Promise.race([Promise.all(handled), timeout]);
+      await Promise.race([Promise.all(handled), refused]);
     } finally {
       clearTimeout(timer);
+      pendingTickets.delete(ticket);
     }
   };
 
@@ -294,7 +367,9 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
     },
     async close() {
       closed = true;
+      for (const ticket of pendingTickets) ticket.expire();
       await Promise.all([...consumers].map((c) => c.stop()));
+      for (const ticket of pendingTickets) ticket.abandon();
     },
   };
 }
