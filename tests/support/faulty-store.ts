@@ -1,30 +1,36 @@
 import { ClickHouseError } from '@clickhouse/client';
 import type { Store } from '@touchstream/store';
 
-/**
- * The real client, except that inserts fail the way an overloaded server fails them
- * while `failing()` says so. Everything else goes straight through.
- */
-export function faultyStore(store: Store, failing: () => boolean) {
-  let refused = 0;
-  const wrapper = new Proxy(store, {
+type Insert = Store['insert'];
+
+/** The real client with its `insert` wrapped; everything else goes straight through. */
+function withInsert(store: Store, wrap: (insert: Insert) => Insert): Store {
+  const insert = wrap(store.insert.bind(store));
+  return new Proxy(store, {
     get(target, property, receiver) {
-      if (property === 'insert') {
-        return async (...args: Parameters<Store['insert']>) => {
-          if (failing()) {
-            refused += 1;
-            throw new ClickHouseError({
-              message: 'Too many parts (injected)',
-              code: '252',
-              type: 'TOO_MANY_PARTS',
-            });
-          }
-          return target.insert(...args);
-        };
-      }
+      if (property === 'insert') return insert;
       const value = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? value.bind(target) : value;
     },
+  });
+}
+
+/**
+ * The real client, except that inserts fail the way an overloaded server fails them
+ * while `failing()` says so.
+ */
+export function faultyStore(store: Store, failing: () => boolean) {
+  let refused = 0;
+  const wrapper = withInsert(store, (insert) => async (...args) => {
+    if (failing()) {
+      refused += 1;
+      throw new ClickHouseError({
+        message: 'Too many parts (injected)',
+        code: '252',
+        type: 'TOO_MANY_PARTS',
+      });
+    }
+    return insert(...args);
   });
   return { store: wrapper, refused: () => refused };
 }
@@ -34,23 +40,15 @@ export function faultyStore(store: Store, failing: () => boolean) {
  * the way ClickHouse refuses a row it cannot parse (its error type and code).
  */
 export function poisonedStore(store: Store, poisoned: (row: Record<string, unknown>) => boolean) {
-  return new Proxy(store, {
-    get(target, property, receiver) {
-      if (property === 'insert') {
-        return async (...args: Parameters<Store['insert']>) => {
-          const values = args[0].values;
-          if (Array.isArray(values) && values.some((row) => poisoned(row))) {
-            throw new ClickHouseError({
-              message: 'Cannot parse escape sequence (injected)',
-              code: '25',
-              type: 'CANNOT_PARSE_ESCAPE_SEQUENCE',
-            });
-          }
-          return target.insert(...args);
-        };
-      }
-      const value = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
+  return withInsert(store, (insert) => async (...args) => {
+    const values = args[0].values;
+    if (Array.isArray(values) && values.some((row) => poisoned(row))) {
+      throw new ClickHouseError({
+        message: 'Cannot parse escape sequence (injected)',
+        code: '25',
+        type: 'CANNOT_PARSE_ESCAPE_SEQUENCE',
+      });
+    }
+    return insert(...args);
   });
 }
