@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { detailsFromIssues, TouchstreamError } from '@touchstream/contracts';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
@@ -14,6 +16,11 @@ const FASTIFY_CODES: Record<string, () => TouchstreamError> = {
     new TouchstreamError('invalid_json', 'The body is empty; send a JSON document.'),
   FST_ERR_CTP_INVALID_JSON_BODY: () =>
     new TouchstreamError('invalid_json', 'The body is not valid JSON.'),
+  // Path problems found before routing; the path is not echoed back.
+  FST_ERR_MAX_PARAM_LENGTH: () =>
+    new TouchstreamError('invalid_request', 'A segment of the path is longer than allowed.'),
+  FST_ERR_BAD_URL: () =>
+    new TouchstreamError('invalid_request', 'The path is not validly percent-encoded.'),
   FST_CP_ERR_INVALID_CONTENT_ENCODING: () =>
     new TouchstreamError(
       'unsupported_media_type',
@@ -25,6 +32,29 @@ const FASTIFY_CODES: Record<string, () => TouchstreamError> = {
       'The body could not be decompressed with its Content-Encoding.',
     ),
 };
+
+/**
+ * Answers what Node's HTTP parser refuses before fastify sees a request (headers too large,
+ * a malformed request line, a client too slow to send it) with the error object too.
+ */
+export function answerClientError(error: { code?: string }, socket: Duplex) {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const refusal =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new TouchstreamError('headers_too_large', 'The request headers are larger than allowed.')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new TouchstreamError('request_timeout', 'The request was not received in time.')
+        : new TouchstreamError('invalid_request', 'The request could not be parsed as HTTP.');
+  const body = JSON.stringify(refusal.toBody());
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
 
 /** Maps any thrown error to the contract's error object; a 5xx only for our own faults. */
 export function toTouchstreamError(error: unknown): TouchstreamError {

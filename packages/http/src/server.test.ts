@@ -31,6 +31,7 @@ const build = (
         app.post('/v1/events', async () => ({ accepted: 1 }));
         app.post('/v1/echo', async (request) => request.body);
         app.get('/v1/journeys', async () => ({ journeys: [] }));
+        app.get('/v1/journeys/:id', async () => ({}));
         app.get('/v1/boom', async () => {
           throw new Error('bug');
         });
@@ -167,6 +168,39 @@ describe('buildServer', () => {
         message: 'The body holds a "__proto__" or "constructor" key, which is refused.',
         details: [],
       });
+    }
+  });
+
+  it('answers what is refused before routing with the error object, path not echoed', async () => {
+    const app = await build();
+    for (const [url, status, message] of [
+      [`/v1/journeys/${'x'.repeat(101)}`, 400, 'A segment of the path is longer than allowed.'],
+      ['/v1/journeys/%', 400, 'The path is not validly percent-encoded.'],
+      ['/v1/journeys/%ED%A0%BD', 400, 'The path is not validly percent-encoded.'],
+    ] as const) {
+      const response = await app.inject(url);
+      expect(response.statusCode).toBe(status);
+      expect(response.json()).toEqual({
+        error: { code: 'invalid_request', message, details: [] },
+      });
+    }
+  });
+
+  it("answers headers past the HTTP parser's limit with 431 and the error object", async () => {
+    const app = await build();
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const response = await fetch(`${address}/v1/journeys?x=${'a'.repeat(20_000)}`);
+      expect(response.status).toBe(431);
+      expect(await response.json()).toEqual({
+        error: {
+          code: 'headers_too_large',
+          message: 'The request headers are larger than allowed.',
+          details: [],
+        },
+      });
+    } finally {
+      await app.close();
     }
   });
 

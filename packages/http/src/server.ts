@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyPluginAsync,
+  type FastifyReply,
   LogController,
 } from 'fastify';
 import {
@@ -20,7 +21,7 @@ import type { Registry } from 'prom-client';
 import secureJson from 'secure-json-parse';
 import { z } from 'zod';
 import { registerAuth } from './auth.js';
-import { registerErrorHandling } from './errors.js';
+import { answerClientError, registerErrorHandling, toTouchstreamError } from './errors.js';
 
 /**
  * /openapi.json and /docs, generated from the zod schemas routes declare. Registered before
@@ -142,6 +143,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     bodyLimit: MAX_BODY_BYTES,
     // Answer a slow client with 408 rather than holding a socket forever.
     requestTimeout: 30_000,
+    // What is refused before a route is found gets the error object like everything else.
+    frameworkErrors: (error, _request, reply) => {
+      const mapped = toTouchstreamError(error);
+      (reply as FastifyReply).status(mapped.status).send(mapped.toBody());
+    },
+    clientErrorHandler: answerClientError,
   });
   // The API speaks JSON only: anything else is 415 rather than a string handed to a route.
   app.removeContentTypeParser('text/plain');
