@@ -120,7 +120,7 @@ describe('ingest through real Kafka', () => {
       metrics: new Registry(),
       logger: pino({ level: 'silent' }),
       groupPrefix: faultPrefix,
-      writer: { maxDelayMs: 50, maxRetryMs: 1_000 },
+      writer: { maxRetryMs: 1_000 },
       journeys: { allowedLatenessMs: 0, idleWatermarkMs: 10_000 },
     });
     await processor.start();

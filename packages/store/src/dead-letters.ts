@@ -11,11 +11,6 @@ export interface DeadLetter {
   value: string;
 }
 
-export async function insertDeadLetters(client: ClickHouseClient, rows: readonly DeadLetter[]) {
-  if (rows.length === 0) return;
-  await client.insert({ table: 'dead_letters', values: rows, format: 'JSONEachRow' });
-}
-
 export async function readDeadLetters(client: ClickHouseClient, topic: string) {
   return (
     await client.query({

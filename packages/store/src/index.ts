@@ -1,6 +1,7 @@
 export * from './alert-counts.js';
 export * from './alert-history.js';
 export * from './alert-rules.js';
+export { classifyClickHouseError, type ErrorClass, refusesRows } from './clickhouse-errors.js';
 export { createStore, type Store } from './client.js';
 export * from './dead-letters.js';
 export { queryDropoffs } from './dropoffs.js';
@@ -10,3 +11,5 @@ export * from './journey-facts.js';
 export * from './journey-state.js';
 export * from './journeys.js';
 export { type Migration, migrate, readMigrations } from './migrate.js';
+export { TableWriter, type TableWriterOptions } from './table-writer.js';
+export { createWriters, type EventRow, type WriterHooks, type Writers } from './writers.js';

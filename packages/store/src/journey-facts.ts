@@ -1,4 +1,3 @@
-import type { ClickHouseClient } from '@clickhouse/client';
 import { toClickHouseTime } from './events.js';
 
 /** A fact as the engine emits it (see @touchstream/engine), in storable form. */
@@ -39,9 +38,4 @@ export function factRow(fact: {
     seconds_from_previous: fact.secondsFromPrevious ?? null,
     reason: fact.reason ?? '',
   };
-}
-
-export async function insertFacts(client: ClickHouseClient, rows: readonly FactRow[]) {
-  if (rows.length === 0) return;
-  await client.insert({ table: 'journey_facts', values: rows, format: 'JSONEachRow' });
 }

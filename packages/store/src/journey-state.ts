@@ -9,22 +9,24 @@ export interface StateRow {
   deleted: 0 | 1;
 }
 
+/** A row of the journey_state table. */
+export interface CheckpointRow extends StateRow {
+  group_id: string;
+  partition: number;
+  version: number;
+}
+
 /**
- * Writes one checkpoint of a partition in a single insert, so it is stored whole or
- * not at all. `version` must grow with every checkpoint of the partition.
+ * The rows of one checkpoint of a partition, to be written as one write (so one insert:
+ * stored whole or not at all). `version` must grow with every checkpoint of the partition.
  */
-export async function writeCheckpoint(
-  client: ClickHouseClient,
+export function checkpointRows(
   groupId: string,
   partition: number,
   version: number,
   rows: readonly StateRow[],
-) {
-  await client.insert({
-    table: 'journey_state',
-    values: rows.map((r) => ({ group_id: groupId, partition, version, ...r })),
-    format: 'JSONEachRow',
-  });
+): CheckpointRow[] {
+  return rows.map((r) => ({ group_id: groupId, partition, version, ...r }));
 }
 
 /** The latest checkpoint of a partition: its own row and its customers' rows. */

@@ -8,20 +8,22 @@ import {
   toEngineJourney,
 } from '@touchstream/engine';
 import {
+  checkpointRows,
   factRow,
-  insertFacts,
   listJourneys,
   PARTITION_ROW,
   readCheckpoint,
   type StateRow,
   type Store,
-  writeCheckpoint,
+  type Writers,
 } from '@touchstream/store';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 
 export interface JourneyTrackerDeps {
   store: Store;
+  /** Facts and checkpoints go in through the processor's writers, sharing their inserts. */
+  writers: Pick<Writers, 'facts' | 'checkpoints'>;
   /** The consumer group whose partitions the checkpoints belong to. */
   groupId: string;
   logger: Logger;
@@ -199,7 +201,7 @@ export class JourneyTracker {
   private async persist(partition: number, slot: Slot, facts: readonly Fact[]) {
     const changes = slot.engine.takeChanges();
     if (facts.length === 0 && changes.upserts.length === 0 && changes.deletes.length === 0) return;
-    await insertFacts(this.deps.store, facts.map(factRow));
+    await this.deps.writers.facts.write(facts.map(factRow));
     for (const fact of facts) this.factsWritten.inc({ kind: fact.kind });
     const own: PartitionRow = {
       meta: changes.meta,
@@ -220,6 +222,8 @@ export class JourneyTracker {
       })),
     ];
     slot.version += 1;
-    await writeCheckpoint(this.deps.store, this.deps.groupId, partition, slot.version, rows);
+    await this.deps.writers.checkpoints.write(
+      checkpointRows(this.deps.groupId, partition, slot.version, rows),
+    );
   }
 }

@@ -14,11 +14,16 @@ import {
   type TopicNames,
   type Touchpoint,
 } from '@touchstream/contracts';
-import { insertDeadLetters, type Store, toEventRow } from '@touchstream/store';
+import {
+  createWriters,
+  type EventRow,
+  refusesRows,
+  type Store,
+  toEventRow,
+} from '@touchstream/store';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { BatchWriter } from './batch-writer.js';
-import { classifyClickHouseError, refusesRows } from './clickhouse-errors.js';
+
 import { JourneyTracker } from './journey-tracker.js';
 
 export interface ProcessorDeps {
@@ -29,7 +34,7 @@ export interface ProcessorDeps {
   logger: Logger;
   /** Consumer groups are named after the topic prefix, so deployments never share one. */
   groupPrefix: string;
-  writer?: { maxRows?: number; maxDelayMs?: number; maxRetryMs?: number };
+  writer?: { maxRows?: number; maxRetryMs?: number };
   journeys: { allowedLatenessMs: number; idleWatermarkMs: number };
   /** How far ahead of this processor's clock an event time may be (TOUCHSTREAM_MAX_FUTURE). */
   maxFutureMs?: number;
@@ -41,8 +46,6 @@ export interface ProcessorDeps {
 
 /** Partitions handled at once: their batches coalesce into shared inserts. */
 const CONCURRENCY = 4;
-
-type EventRow = ReturnType<typeof toEventRow>;
 
 /** What ClickHouse said of a refused row, short enough for a header. */
 function refusal(error: unknown): string {
@@ -118,24 +121,24 @@ export function buildProcessor(deps: ProcessorDeps) {
     },
   });
 
-  const writer = new BatchWriter<EventRow>({
-    insert: async (rows) => {
-      await store.insert({ table: 'events', values: rows, format: 'JSONEachRow' });
+  // Every table the processor writes, through one group-commit writer each.
+  const writers = createWriters(
+    store,
+    {
+      onInsert: (table, rows) => {
+        if (table === 'events') written.inc(rows);
+      },
+      onError: (table, error, errorClass, attempt) => {
+        insertErrors.inc({ class: errorClass });
+        logger.warn({ err: error, table, class: errorClass, attempt }, 'insert_failed');
+      },
     },
-    maxRows: deps.writer?.maxRows ?? 10_000,
-    maxDelayMs: deps.writer?.maxDelayMs ?? 200,
-    maxRetryMs: deps.writer?.maxRetryMs ?? 30_000,
-    backoff: { initialMs: 100, maxMs: 5_000 },
-    classify: classifyClickHouseError,
-    onInsert: (rows) => written.inc(rows),
-    onError: (error, errorClass, attempt) => {
-      insertErrors.inc({ class: errorClass });
-      logger.warn({ err: error, class: errorClass, attempt }, 'insert_failed');
-    },
-  });
+    deps.writer,
+  );
 
   const tracker = new JourneyTracker({
     store,
+    writers,
     groupId: group,
     // Kafka keeps its offsets; the embedded bus starts from 0 in every process.
     offsetScope: bus.kind === 'kafka' ? topics.touchpoints : `embedded:${randomUUID()}`,
@@ -176,7 +179,7 @@ export function buildProcessor(deps: ProcessorDeps) {
   /** Stores the rows; those ClickHouse refuses for what they hold come back by index. */
   const storeRows = async (rows: EventRow[]) => {
     try {
-      await writer.write(rows);
+      await writers.events.write(rows);
       return [];
     } catch (error) {
       if (!refusesRows(error)) throw error;
@@ -223,8 +226,7 @@ export function buildProcessor(deps: ProcessorDeps) {
   };
 
   const storeDeadLetters = async (batch: Batch) => {
-    await insertDeadLetters(
-      store,
+    await writers.deadLetters.write(
       batch.records.map((r) => ({
         topic: r.headers[DLQ_HEADERS.topic] ?? r.topic,
         partition: Number(r.headers[DLQ_HEADERS.partition] ?? r.partition),
@@ -330,7 +332,7 @@ export function buildProcessor(deps: ProcessorDeps) {
         clearInterval(stallTimer);
         await Promise.all(consumers.map((c) => c.stop()));
         await tracker.stop();
-        await writer.close();
+        await writers.close();
         logger.info('processor_stopped');
       })();
       return stopping;
