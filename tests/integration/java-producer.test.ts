@@ -1,15 +1,17 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type DropoffResponse, topicNames } from '@touchstream/contracts';
+import { topicNames } from '@touchstream/contracts';
 import { readDeadLetters } from '@touchstream/store';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KAFKA_CODECS, produceWithJava } from '../support/java-producer.js';
 import {
   batchesWithRetries,
+  dropoffsAt,
   expectDropoffsToMatch,
   PURCHASE,
   purchaseTraffic,
+  putJourney,
 } from '../support/journey-traffic.js';
 import { kafkaBrokers, uniqueName } from '../support/kafka.js';
 import { startTestRuntime } from '../support/runtime.js';
@@ -45,13 +47,7 @@ describe('a producer service on the Java Kafka client', () => {
         ['processor', 'api'],
       );
       cleanup.push(() => runtime.stop());
-      const { id, ...body } = PURCHASE;
-      const put = await fetch(`${runtime.address}/v1/journeys/${id}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      expect(put.status).toBe(201);
+      await putJourney(runtime.address, PURCHASE);
 
       const start = Date.now() - 3 * HOUR;
       const events = purchaseTraffic({ customers: 200, start, seed });
@@ -120,15 +116,7 @@ describe('a producer service on the Java Kafka client', () => {
       });
       expect(await countStored(ids)).toEqual({ n: ids.length, distinct: ids.length });
 
-      const dropoffs = async (from: number, to: number): Promise<DropoffResponse> => {
-        const query = new URLSearchParams({
-          from: new Date(from).toISOString(),
-          to: new Date(to).toISOString(),
-        });
-        const response = await fetch(`${runtime.address}/v1/journeys/${id}/dropoffs?${query}`);
-        expect(response.status).toBe(200);
-        return (await response.json()) as DropoffResponse;
-      };
+      const dropoffs = dropoffsAt(runtime.address);
       await expectDropoffsToMatch(dropoffs, PURCHASE, events, start, eventually);
 
       const provenance = acknowledged.slice(valid.length);

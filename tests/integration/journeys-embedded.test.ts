@@ -1,15 +1,17 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DropoffResponse, Touchpoint } from '@touchstream/contracts';
+import type { Touchpoint } from '@touchstream/contracts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { postEvents } from '../support/events.js';
 import {
   batchesWithRetries,
+  dropoffsAt,
   expectDropoffsToMatch,
   PURCHASE,
   PURCHASE_FILE,
   purchaseTraffic,
+  putJourney,
 } from '../support/journey-traffic.js';
 import { spawnTouchstream, startTestRuntime } from '../support/runtime.js';
 import { eventually } from '../support/wait.js';
@@ -18,18 +20,6 @@ const HOUR = 3_600_000;
 // Short, so that the last instances are decided soon after the traffic stops; long enough
 // that no partition sits idle while the test is still sending.
 const IDLE = '8s';
-
-function dropoffsAt(address: string) {
-  return async (from: number, to: number): Promise<DropoffResponse> => {
-    const query = new URLSearchParams({
-      from: new Date(from).toISOString(),
-      to: new Date(to).toISOString(),
-    });
-    const response = await fetch(`${address}/v1/journeys/${PURCHASE.id}/dropoffs?${query}`);
-    expect(response.status).toBe(200);
-    return (await response.json()) as DropoffResponse;
-  };
-}
 
 async function postAll(address: string, batches: readonly Touchpoint[][]) {
   for (const batch of batches) {
@@ -50,13 +40,7 @@ describe('journey drop-offs on the embedded defaults', () => {
       TOUCHSTREAM_IDLE_WATERMARK: IDLE,
     });
     cleanup.push(() => runtime.stop());
-    const { id, ...body } = PURCHASE;
-    const put = await fetch(`${runtime.address}/v1/journeys/${id}`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    expect(put.status).toBe(201);
+    await putJourney(runtime.address, PURCHASE);
 
     const start = Date.now() - 3 * HOUR;
     const events = purchaseTraffic({ customers: 250, start, seed: 1 });

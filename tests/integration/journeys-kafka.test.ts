@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BusLogger, createKafkaBus } from '@touchstream/bus';
-import { type DropoffResponse, type Touchpoint, topicNames } from '@touchstream/contracts';
+import { type Touchpoint, topicNames } from '@touchstream/contracts';
 import { buildProcessor } from '@touchstream/processor';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -10,10 +10,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { postEvents } from '../support/events.js';
 import {
   batchesWithRetries,
+  dropoffsAt,
   expectDropoffsToMatch,
   PURCHASE,
   PURCHASE_FILE,
   purchaseTraffic,
+  putJourney,
 } from '../support/journey-traffic.js';
 import { kafkaBrokers, uniqueName } from '../support/kafka.js';
 import { spawnTouchstream, startTestRuntime } from '../support/runtime.js';
@@ -24,18 +26,6 @@ const HOUR = 3_600_000;
 // another's partitions over; short enough that the last instances are decided soon.
 const IDLE = '10s';
 const IDLE_MS = 10_000;
-
-function dropoffsAt(address: string) {
-  return async (from: number, to: number): Promise<DropoffResponse> => {
-    const query = new URLSearchParams({
-      from: new Date(from).toISOString(),
-      to: new Date(to).toISOString(),
-    });
-    const response = await fetch(`${address}/v1/journeys/${PURCHASE.id}/dropoffs?${query}`);
-    expect(response.status).toBe(200);
-    return (await response.json()) as DropoffResponse;
-  };
-}
 
 async function postAll(address: string, batches: readonly Touchpoint[][]) {
   for (const batch of batches) {
@@ -80,13 +70,7 @@ describe('journey drop-offs on Kafka', () => {
       ['collector', 'api'],
     );
     cleanup.push(() => runtime.stop());
-    const { id, ...body } = PURCHASE;
-    const put = await fetch(`${runtime.address}/v1/journeys/${id}`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    expect(put.status).toBe(201);
+    await putJourney(runtime.address, PURCHASE);
 
     // Two processors of one consumer group, as two processes would run them, sharing the
     // ClickHouse store.

@@ -167,3 +167,29 @@ export async function expectDropoffsToMatch(
     }, 60_000);
   }
 }
+
+/** Defines a journey through the API, as a user would; it must be new. */
+export async function putJourney(address: string, journey: Journey) {
+  const { id, ...body } = journey;
+  const response = await fetch(`${address}/v1/journeys/${id}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (response.status !== 201) {
+    throw new Error(`PUT /v1/journeys/${id} answered ${response.status}: ${await response.text()}`);
+  }
+}
+
+/** The purchase journey's drop-offs of a running instance, for expectDropoffsToMatch. */
+export function dropoffsAt(address: string) {
+  return async (from: number, to: number): Promise<DropoffResponse> => {
+    const query = new URLSearchParams({
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+    });
+    const response = await fetch(`${address}/v1/journeys/${PURCHASE.id}/dropoffs?${query}`);
+    expect(response.status).toBe(200);
+    return (await response.json()) as DropoffResponse;
+  };
+}
