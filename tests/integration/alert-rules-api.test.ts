@@ -7,10 +7,11 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadJourneysFile } from '../../apps/cli/src/journeys-file.js';
 import type { Runtime } from '../../apps/cli/src/runtime.js';
+import { callJson } from '../support/http.js';
 import { startTestRuntime } from '../support/runtime.js';
 import { eventually } from '../support/wait.js';
 
-const QUERY = { authorization: 'Bearer query-key' };
+const QUERY: Record<string, string> = { authorization: 'Bearer query-key' };
 
 const checkout = {
   name: 'Checkout',
@@ -34,23 +35,8 @@ const rule = {
 describe('alert rules API', () => {
   let runtime: Runtime;
   let dir: string;
-  const call = async (
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = QUERY,
-  ) => {
-    const response = await fetch(`${runtime.address}${path}`, {
-      method,
-      headers: {
-        ...headers,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const call = (method: string, path: string, body?: unknown, headers = QUERY) =>
+    callJson(runtime.address, method, path, body, headers);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'touchstream-alert-rules-'));

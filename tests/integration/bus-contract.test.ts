@@ -9,6 +9,7 @@ import {
 } from '@touchstream/bus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaBrokers, uniqueName } from '../support/kafka.js';
+import { eventually } from '../support/wait.js';
 
 const fastBackoff = { initialMs: 20, maxMs: 200 };
 
@@ -22,18 +23,6 @@ async function waitFor(condition: () => boolean, timeoutMs = 60_000, what = 'con
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
-  }
-}
-
-async function eventually(assertion: () => Promise<void>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await assertion();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(100);
-    }
   }
 }
 
@@ -163,7 +152,7 @@ describe.each(implementations)('bus contract: %s', (_kind, createBus) => {
     await published;
     await waitFor(() => received.length >= 5, 60_000, 'redelivery to the next member');
     expect(received).toEqual(Array.from({ length: 5 }, (_, i) => `k:${i}`));
-    await eventually(async () => expect(await bus.lag(groupId, topic)).toBe(0));
+    await eventually(async () => expect(await bus.lag(groupId, topic)).toBe(0), 30_000);
     await healthy.stop();
   });
 

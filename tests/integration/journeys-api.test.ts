@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../apps/cli/src/runtime.js';
+import { callJson } from '../support/http.js';
 import { startTestRuntime } from '../support/runtime.js';
 
-const QUERY = { authorization: 'Bearer query-key' };
+const QUERY: Record<string, string> = { authorization: 'Bearer query-key' };
 
 const purchase = {
   name: 'Online purchase',
@@ -21,23 +22,8 @@ const purchase = {
 
 describe('journeys API', () => {
   let runtime: Runtime;
-  const call = async (
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = QUERY,
-  ) => {
-    const response = await fetch(`${runtime.address}${path}`, {
-      method,
-      headers: {
-        ...headers,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const call = (method: string, path: string, body?: unknown, headers = QUERY) =>
+    callJson(runtime.address, method, path, body, headers);
 
   beforeAll(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'touchstream-journeys-'));

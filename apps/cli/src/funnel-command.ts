@@ -7,6 +7,7 @@ import {
 } from '@touchstream/contracts';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { z } from 'zod';
+import { parseUrl } from './options.js';
 
 export interface FunnelOptions {
   journey?: string;
@@ -56,14 +57,6 @@ export function parseInstant(value: string, now = Date.now()): string {
   throw new InvalidArgumentError(
     'give an ISO 8601 time with a zone (2026-10-01T00:00:00Z) or a duration ago (7d)',
   );
-}
-
-function parseUrl(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.protocol === 'http:' || url.protocol === 'https:') return value.replace(/\/+$/, '');
-  } catch {}
-  throw new InvalidArgumentError('give an http(s) URL such as http://127.0.0.1:3000');
 }
 
 /** The request body of POST /v1/funnels/query for these options. */

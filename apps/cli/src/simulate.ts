@@ -6,6 +6,7 @@ import {
   type TouchstreamClient,
 } from '@touchstream/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { parseUrl } from './options.js';
 import {
   type BrokenStep,
   breakableSteps,
@@ -311,14 +312,6 @@ export function formatSummary(summary: SimulationSummary): string {
     );
   }
   return `${lines.join('\n')}\n`;
-}
-
-function parseUrl(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.protocol === 'http:' || url.protocol === 'https:') return value.replace(/\/+$/, '');
-  } catch {}
-  throw new InvalidArgumentError('give an http(s) URL such as http://127.0.0.1:3000');
 }
 
 function positiveNumber(what: string, max: number, integer: boolean) {

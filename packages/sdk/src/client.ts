@@ -1,4 +1,4 @@
-import { touchpointInput } from '@touchstream/contracts';
+import { MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST, touchpointInput } from '@touchstream/contracts';
 import { v7 as uuidv7 } from 'uuid';
 import {
   type BackoffPolicy,
@@ -18,8 +18,8 @@ import {
 import { DeliveryError, type ErrorDetail } from './errors.js';
 
 /** The contract's limits for one `POST /v1/events`. */
-export const MAX_EVENTS_PER_REQUEST = 1000;
-export const MAX_BYTES_PER_REQUEST = 1024 * 1024;
+export { MAX_EVENTS_PER_REQUEST };
+export const MAX_BYTES_PER_REQUEST = MAX_BODY_BYTES;
 
 type PropertyValue = string | number | boolean | null;
 

@@ -33,21 +33,6 @@ export interface StoredEvent {
   properties: string;
 }
 
-/** Distinct stored event ids of the given ones: what a replay or retry must not double. */
-export async function storedEventIds(
-  client: ClickHouseClient,
-  eventIds: readonly string[],
-): Promise<string[]> {
-  const rows = await (
-    await client.query({
-      query: 'SELECT DISTINCT event_id FROM events WHERE event_id IN {ids:Array(String)}',
-      query_params: { ids: eventIds },
-      format: 'JSONEachRow',
-    })
-  ).json<{ event_id: string }>();
-  return rows.map((r) => r.event_id);
-}
-
 /** Events as stored, deduplicated, newest last. */
 export async function readEvents(
   client: ClickHouseClient,
