@@ -1,5 +1,13 @@
 import type { Touchpoint } from '@touchstream/contracts';
-import { insertEvents, migrate, readEvents, readMigrations, type Store } from '@touchstream/store';
+import {
+  getJourney,
+  insertEvents,
+  migrate,
+  readEvents,
+  readMigrations,
+  type Store,
+  saveJourney,
+} from '@touchstream/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore } from '../support/store.js';
 
@@ -97,5 +105,30 @@ describe('store', () => {
     await insertEvents(store, [event({ event_id: nasty, customer_id: nasty })]);
     const [stored] = await readEvents(store, nasty);
     expect(stored?.event_id).toBe(nasty);
+  });
+
+  it('orders changes of a definition by one clock, never behind a stored change', async () => {
+    const journey = (name: string) => ({
+      name,
+      steps: [
+        { name: 'a', event_type: 'a' },
+        { name: 'b', event_type: 'b' },
+      ],
+      step_timeout: '30m',
+      failure_event_types: [],
+    });
+    // A change written by a process whose clock runs a day ahead of ClickHouse's.
+    const ahead = (BigInt(Date.now() + 86_400_000) * 1_000_000n).toString();
+    await store.insert({
+      table: 'journeys',
+      values: [
+        { id: 'clocks', definition: JSON.stringify(journey('ahead')), deleted: 0, version: ahead },
+      ],
+      format: 'JSONEachRow',
+    });
+    await saveJourney(store, 'clocks', journey('later'));
+    expect((await getJourney(store, 'clocks'))?.name).toBe('later');
+    for (const name of ['one', 'two', 'three']) await saveJourney(store, 'clocks', journey(name));
+    expect((await getJourney(store, 'clocks'))?.name).toBe('three');
   });
 });

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Alert, AlertState } from '@touchstream/contracts';
 import { toClickHouseTime } from './events.js';
+import { nextVersion } from './versions.js';
 
 /** Where a webhook notice stands; `none` when the rule has no webhook. */
 export type NoticeState = 'none' | 'pending' | 'delivered' | 'failed';
@@ -15,12 +16,6 @@ export interface AlertRecord {
   webhookUrl: string;
   firingNotice: NoticeState;
   resolvedNotice: NoticeState;
-}
-
-let lastVersion = 0;
-function nextVersion() {
-  lastVersion = Math.max(Date.now(), lastVersion + 1);
-  return lastVersion;
 }
 
 const fromClickHouseTime = (text: string) => `${text.replace(' ', 'T')}Z`;
@@ -50,7 +45,7 @@ export async function saveAlertRecord(client: ClickHouseClient, record: AlertRec
         webhook_url: record.webhookUrl,
         firing_notice: record.firingNotice,
         resolved_notice: record.resolvedNotice,
-        version: nextVersion(),
+        version: await nextVersion(client, 'alerts', record.id),
       },
     ],
     format: 'JSONEachRow',

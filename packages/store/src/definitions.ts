@@ -1,12 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { z } from 'zod';
-
-/** Versions order changes; milliseconds, nudged so two changes in one process never tie. */
-let lastVersion = 0;
-function nextVersion() {
-  lastVersion = Math.max(Date.now(), lastVersion + 1);
-  return lastVersion;
-}
+import { nextVersion } from './versions.js';
 
 /**
  * Definitions kept by id in a ReplacingMergeTree on `version` (journeys, alert rules): a
@@ -36,7 +30,14 @@ export function definitionTable<S extends z.ZodType>(table: string, schema: S) {
   const save = async (client: ClickHouseClient, id: string, body: z.output<S>) => {
     await client.insert({
       table,
-      values: [{ id, definition: JSON.stringify(body), deleted: 0, version: nextVersion() }],
+      values: [
+        {
+          id,
+          definition: JSON.stringify(body),
+          deleted: 0,
+          version: await nextVersion(client, table, id),
+        },
+      ],
       format: 'JSONEachRow',
     });
   };
@@ -46,7 +47,7 @@ export function definitionTable<S extends z.ZodType>(table: string, schema: S) {
     if (!(await get(client, id))) return false;
     await client.insert({
       table,
-      values: [{ id, definition: '', deleted: 1, version: nextVersion() }],
+      values: [{ id, definition: '', deleted: 1, version: await nextVersion(client, table, id) }],
       format: 'JSONEachRow',
     });
     return true;
