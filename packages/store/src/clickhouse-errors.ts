@@ -47,3 +47,18 @@ export function refusesRows(error: unknown): boolean {
   const type = (error as { type?: unknown } | null)?.type;
   return typeof type === 'string' && (type.startsWith('CANNOT_PARSE') || ROW_TYPES.has(type));
 }
+
+/**
+ * What a query limit of ours says when ClickHouse stopped a query for it, or undefined for
+ * any other error: the query was too heavy (or the server too busy), not a fault.
+ */
+export function queryLimitReason(error: unknown): string | undefined {
+  const type = (error as { type?: unknown } | null)?.type;
+  return typeof type === 'string' ? QUERY_LIMITS[type] : undefined;
+}
+
+const QUERY_LIMITS: Record<string, string> = {
+  TIMEOUT_EXCEEDED: 'took longer than the time limit',
+  MEMORY_LIMIT_EXCEEDED: 'needed more memory than allowed',
+  TOO_MANY_ROWS_OR_BYTES: 'read more data than allowed',
+};

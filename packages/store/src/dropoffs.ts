@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { DropoffResponse, Journey } from '@touchstream/contracts';
+import type { Journey } from '@touchstream/contracts';
 import { toClickHouseTime } from './events.js';
 
 /**
@@ -53,20 +53,33 @@ interface Row {
   median_seconds: number | null;
 }
 
-/** Largest count first; ties by name, so equal counts always list in the same order. */
-const byCount =
-  <T>(count: (t: T) => number, name: (t: T) => string) =>
-  (a: T, b: T) =>
-    count(b) - count(a) || (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0);
-const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
+/** One transition's instances, as counted; unordered lists (the API orders them). */
+export interface DropoffTransition {
+  reached: number;
+  continued: number;
+  dropped: number;
+  /** Median seconds to continue; null when none continued. */
+  medianSeconds: number | null;
+  reasons: { reason: string; dropped: number }[];
+  byChannel: { channel: string; reached: number; continued: number; dropped: number }[];
+  handoffs: { fromChannel: string; toChannel: string; continued: number }[];
+}
 
-/** GET /v1/journeys/{id}/dropoffs: counts of journey instances, as API.md defines them. */
+/** A journey's instances in a range: entered, completed, and each transition's counts. */
+export interface DropoffCounts {
+  entered: number;
+  completed: number;
+  /** One per transition, in step order. */
+  transitions: DropoffTransition[];
+}
+
+/** Counts of journey instances per transition, as the API's counting rules define them. */
 export async function queryDropoffs(
   client: ClickHouseClient,
   journey: Journey,
   from: number,
   to: number,
-): Promise<DropoffResponse> {
+): Promise<DropoffCounts> {
   const rows = await (
     await client.query({
       query: DROPOFFS,
@@ -78,62 +91,33 @@ export async function queryDropoffs(
   const at = (step: number, grouping: number) =>
     rows.filter((r) => r.step === step && Number(r.grouped_by) === grouping);
   const total = at(0, 7)[0];
-  const transitions = journey.steps.slice(0, -1).map((fromStep, k) => {
+  const transitions = journey.steps.slice(0, -1).map((_, k): DropoffTransition => {
     const step = at(k, 7)[0];
-    const reached = n(step?.reached_count ?? '0');
     const continued = n(step?.continued_count ?? '0');
-    const dropped = n(step?.dropped_count ?? '0');
-    const median = step && continued > 0 ? step.median_seconds : null;
     return {
-      from_step: fromStep.name,
-      to_step: journey.steps[k + 1]?.name ?? '',
-      reached,
+      reached: n(step?.reached_count ?? '0'),
       continued,
-      dropped,
-      in_progress: reached - continued - dropped,
-      drop_rate: continued + dropped === 0 ? 0 : round4(dropped / (continued + dropped)),
-      median_seconds_to_continue: median === null ? null : Number(median),
+      dropped: n(step?.dropped_count ?? '0'),
+      medianSeconds: step && continued > 0 ? Number(step.median_seconds) : null,
       reasons: at(k, 6)
         .filter((r) => n(r.dropped_count) > 0)
-        .map((r) => ({ reason: r.reason, dropped: n(r.dropped_count) }))
-        .sort(
-          byCount(
-            (r) => r.dropped,
-            (r) => r.reason,
-          ),
-        ),
-      by_channel: at(k, 3)
-        .map((r) => ({
-          channel: r.channel,
-          reached: n(r.reached_count),
-          continued: n(r.continued_count),
-          dropped: n(r.dropped_count),
-        }))
-        .sort(
-          byCount(
-            (r) => r.reached,
-            (r) => r.channel,
-          ),
-        ),
+        .map((r) => ({ reason: r.reason, dropped: n(r.dropped_count) })),
+      byChannel: at(k, 3).map((r) => ({
+        channel: r.channel,
+        reached: n(r.reached_count),
+        continued: n(r.continued_count),
+        dropped: n(r.dropped_count),
+      })),
       handoffs: at(k, 1)
         .filter((r) => n(r.continued_count) > 0 && r.next_channel !== r.channel)
         .map((r) => ({
-          from_channel: r.channel,
-          to_channel: r.next_channel,
+          fromChannel: r.channel,
+          toChannel: r.next_channel,
           continued: n(r.continued_count),
-        }))
-        .sort(
-          byCount(
-            (r) => r.continued,
-            (r) => `${r.from_channel}\u0000${r.to_channel}`,
-          ),
-        ),
+        })),
     };
   });
   return {
-    journey: journey.id,
-    from: new Date(from).toISOString(),
-    to: new Date(to).toISOString(),
     entered: n(total?.reached_count ?? '0'),
     completed: n(total?.completed_count ?? '0'),
     transitions,

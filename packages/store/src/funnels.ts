@@ -1,11 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import {
-  type FunnelFilter,
-  type FunnelResponse,
-  type PropertyValue,
-  type StepMatcher,
-  TouchstreamError,
-} from '@touchstream/contracts';
+import type { FunnelFilter, PropertyValue, StepMatcher } from '@touchstream/contracts';
+import { queryLimitReason } from './clickhouse-errors.js';
 import { toClickHouseTime } from './events.js';
 
 export interface FunnelSpec {
@@ -271,39 +266,48 @@ interface Row {
   [column: string]: number | string | null;
 }
 
-const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
+/** Customers who reached a step, and the median seconds from the step before. */
+export interface FunnelStepCount {
+  name: string;
+  customers: number;
+  medianSeconds: number | null;
+}
 
-// ClickHouse refusing a query for a limit of ours: the client's query is too heavy (or the
-// server too busy), not our fault.
-const LIMIT_ERRORS: Record<string, string> = {
-  TIMEOUT_EXCEEDED: 'took longer than the time limit',
-  MEMORY_LIMIT_EXCEEDED: 'needed more memory than allowed',
-  TOO_MANY_ROWS_OR_BYTES: 'read more data than allowed',
-};
+/** A funnel's counts: in all, and per breakdown value (largest first) when asked. */
+export interface FunnelCounts {
+  steps: FunnelStepCount[];
+  breakdown?: { value: string; steps: FunnelStepCount[] }[];
+}
 
-function stepsOf(spec: FunnelSpec, row: Row | undefined) {
-  const count = (k: number) => Number(row?.[`c${k}`] ?? 0);
+/** ClickHouse stopped the query at one of the limits: too heavy, not a fault. */
+export class QueryLimitError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly limits: FunnelLimits,
+  ) {
+    super(`the funnel query ${reason}`);
+    this.name = 'QueryLimitError';
+  }
+}
+
+function countsOf(spec: FunnelSpec, row: Row | undefined): FunnelStepCount[] {
   return spec.steps.map((step, k) => {
-    const customers = count(k);
-    const previous = k === 0 ? customers : count(k - 1);
+    const customers = Number(row?.[`c${k}`] ?? 0);
     const median = k === 0 || customers === 0 ? null : row?.[`s${k}`];
     return {
       name: step.name,
       customers,
-      conversion_from_start: count(0) === 0 ? 0 : round4(customers / count(0)),
-      conversion_from_previous: previous === 0 ? 0 : round4(customers / previous),
-      dropped_from_previous: previous - customers,
-      median_seconds_from_previous: median === null || median === undefined ? null : Number(median),
+      medianSeconds: median === null || median === undefined ? null : Number(median),
     };
   });
 }
 
-/** POST /v1/funnels/query: customers per step, as API.md counts them. */
+/** Customers per step of a funnel, as the API's counting rules define them. */
 export async function queryFunnel(
   client: ClickHouseClient,
   spec: FunnelSpec,
   limits: FunnelLimits = DEFAULT_FUNNEL_LIMITS,
-): Promise<FunnelResponse> {
+): Promise<FunnelCounts> {
   const { query, params } = funnelSql(spec, limits);
   let rows: Row[];
   try {
@@ -311,22 +315,16 @@ export async function queryFunnel(
       await client.query({ query, query_params: params, format: 'JSONEachRow' })
     ).json<Row>();
   } catch (error) {
-    const type = (error as { type?: string }).type ?? '';
-    const reason = LIMIT_ERRORS[type];
-    if (!reason) throw error;
-    throw new TouchstreamError(
-      'query_limit_exceeded',
-      `The funnel query ${reason} (${limits.maxExecutionSeconds} s, ${limits.maxMemoryBytes / 2 ** 30} GiB); narrow the time range or retry later.`,
-      [],
-      5,
-    );
+    const reason = queryLimitReason(error);
+    if (reason) throw new QueryLimitError(reason, limits);
+    throw error;
   }
   const total = rows.find((r) => Number(r.is_total) === 1);
-  const result: FunnelResponse = { steps: stepsOf(spec, total) };
+  const counts: FunnelCounts = { steps: countsOf(spec, total) };
   if (spec.breakdown) {
-    result.breakdown = rows
+    counts.breakdown = rows
       .filter((r) => Number(r.is_total) === 0)
-      .map((r) => ({ value: r.breakdown_value, steps: stepsOf(spec, r) }));
+      .map((r) => ({ value: r.breakdown_value, steps: countsOf(spec, r) }));
   }
-  return result;
+  return counts;
 }

@@ -1,5 +1,6 @@
 import {
   type FunnelQuery,
+  type FunnelResponse,
   funnelQuery,
   funnelResponse,
   parseDuration,
@@ -7,14 +8,18 @@ import {
 } from '@touchstream/contracts';
 import {
   DEFAULT_FUNNEL_LIMITS,
+  type FunnelCounts,
   type FunnelLimits,
   type FunnelSpec,
+  type FunnelStepCount,
   getJourney,
+  QueryLimitError,
   queryFunnel,
   type Store,
 } from '@touchstream/store';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { rate } from './answers.js';
 
 const DAY_MS = 86_400_000;
 /** Without `from`, the range is the week before `to`, as for drop-offs. */
@@ -51,6 +56,41 @@ async function specOf(store: Store, query: FunnelQuery, now: number): Promise<Fu
   return { steps, from, to, windowMs, breakdown, filters: query.filters ?? [] };
 }
 
+/** The answer's steps: the counts with their conversions and drops, as the API states them. */
+function stepsOf(counts: readonly FunnelStepCount[]): FunnelResponse['steps'] {
+  const first = counts[0]?.customers ?? 0;
+  return counts.map(({ name, customers, medianSeconds }, k) => {
+    const previous = k === 0 ? customers : (counts[k - 1]?.customers ?? 0);
+    return {
+      name,
+      customers,
+      conversion_from_start: rate(customers, first),
+      conversion_from_previous: rate(customers, previous),
+      dropped_from_previous: previous - customers,
+      median_seconds_from_previous: medianSeconds,
+    };
+  });
+}
+
+function answerOf(counts: FunnelCounts): FunnelResponse {
+  const answer: FunnelResponse = { steps: stepsOf(counts.steps) };
+  if (counts.breakdown) {
+    answer.breakdown = counts.breakdown.map((b) => ({ value: b.value, steps: stepsOf(b.steps) }));
+  }
+  return answer;
+}
+
+/** A query stopped at a limit is the client's to narrow (or retry): 503, not a fault. */
+function limitExceeded(error: QueryLimitError) {
+  const { maxExecutionSeconds, maxMemoryBytes } = error.limits;
+  return new TouchstreamError(
+    'query_limit_exceeded',
+    `The funnel query ${error.reason} (${maxExecutionSeconds} s, ${maxMemoryBytes / 2 ** 30} GiB); narrow the time range or retry later.`,
+    [],
+    5,
+  );
+}
+
 export interface FunnelRoutesDeps {
   store: Store;
   limits?: FunnelLimits;
@@ -72,7 +112,14 @@ export function funnelRoutes(deps: FunnelRoutesDeps): FastifyPluginAsync {
           response: { 200: funnelResponse },
         },
       },
-      async (request) => queryFunnel(store, await specOf(store, request.body, now()), limits),
+      async (request) => {
+        const spec = await specOf(store, request.body, now());
+        try {
+          return answerOf(await queryFunnel(store, spec, limits));
+        } catch (error) {
+          throw error instanceof QueryLimitError ? limitExceeded(error) : error;
+        }
+      },
     );
   };
 }

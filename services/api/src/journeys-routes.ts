@@ -16,6 +16,7 @@ import {
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { dropoffAnswer } from './answers.js';
 import { timeRangeQuery } from './time-range.js';
 
 const idParams = z.object({ id: journeyId });
@@ -88,7 +89,8 @@ export function journeysRoutes(store: Store): FastifyPluginAsync {
       },
       async (request) => {
         const found = await mustGet(store, request.params.id);
-        return queryDropoffs(store, found, request.query.from, request.query.to);
+        const { from, to } = request.query;
+        return dropoffAnswer(found, from, to, await queryDropoffs(store, found, from, to));
       },
     );
   };

@@ -1,0 +1,62 @@
+import type { DropoffResponse, Journey } from '@touchstream/contracts';
+import type { DropoffCounts } from '@touchstream/store';
+
+/** Rates are fractions rounded to 4 decimals; 0 when there is nothing to divide by. */
+export const rate = (part: number, whole: number) =>
+  whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 10_000;
+
+/** Largest count first; ties by name, so equal counts always list in the same order. */
+const byCount =
+  <T>(count: (t: T) => number, name: (t: T) => string) =>
+  (a: T, b: T) =>
+    count(b) - count(a) || (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0);
+
+/** GET /v1/journeys/{id}/dropoffs as the API states it: named steps, rates, lists in order. */
+export function dropoffAnswer(
+  journey: Journey,
+  from: number,
+  to: number,
+  counts: DropoffCounts,
+): DropoffResponse {
+  return {
+    journey: journey.id,
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+    entered: counts.entered,
+    completed: counts.completed,
+    transitions: counts.transitions.map((t, k) => ({
+      from_step: journey.steps[k]?.name ?? '',
+      to_step: journey.steps[k + 1]?.name ?? '',
+      reached: t.reached,
+      continued: t.continued,
+      dropped: t.dropped,
+      in_progress: t.reached - t.continued - t.dropped,
+      drop_rate: rate(t.dropped, t.continued + t.dropped),
+      median_seconds_to_continue: t.medianSeconds,
+      reasons: [...t.reasons].sort(
+        byCount(
+          (r) => r.dropped,
+          (r) => r.reason,
+        ),
+      ),
+      by_channel: [...t.byChannel].sort(
+        byCount(
+          (c) => c.reached,
+          (c) => c.channel,
+        ),
+      ),
+      handoffs: t.handoffs
+        .map((h) => ({
+          from_channel: h.fromChannel,
+          to_channel: h.toChannel,
+          continued: h.continued,
+        }))
+        .sort(
+          byCount(
+            (h) => h.continued,
+            (h) => `${h.from_channel}\u0000${h.to_channel}`,
+          ),
+        ),
+    })),
+  };
+}
