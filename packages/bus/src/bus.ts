@@ -5,6 +5,11 @@ export interface OutgoingRecord {
   key: string;
   value: Buffer | string;
   headers?: Record<string, string>;
+  /**
+   * The value as the publisher already validated it. The in-process bus hands it to its
+   * consumers, which need not decode the bytes again; Kafka carries only the bytes.
+   */
+  decoded?: unknown;
 }
 
 /** A record as a consumer receives it. */
@@ -16,6 +21,8 @@ export interface BusRecord {
   key: string | null;
   value: Buffer;
   headers: Record<string, string>;
+  /** What the publisher validated, when it is in this process (see OutgoingRecord). */
+  decoded?: unknown;
 }
 
 /** Consecutive records of one partition, handed to a group's handler. */

@@ -286,6 +286,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
         key: record.key,
         value: Buffer.isBuffer(record.value) ? record.value : Buffer.from(record.value),
         headers: { ...record.headers },
+        decoded: record.decoded,
       };
       tickets.set(appended, ticket);
       log.records.push(appended);

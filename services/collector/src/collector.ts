@@ -99,7 +99,10 @@ export function buildCollector(deps: CollectorDeps) {
         );
         const timer = publishSeconds.startTimer();
         try {
-          await deps.bus.publish(deps.topics.touchpoints, events.map(encodeTouchpoint));
+          await deps.bus.publish(
+            deps.topics.touchpoints,
+            events.map((event) => ({ ...encodeTouchpoint(event), decoded: event })),
+          );
         } catch (error) {
           if (!(error instanceof BusUnavailableError)) throw error;
           request.log.warn({ err: error }, 'publish_unavailable');

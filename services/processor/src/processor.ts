@@ -10,21 +10,14 @@ import type {
 import {
   DEFAULT_MAX_FUTURE_MS,
   DLQ_HEADERS,
-  decodeTouchpoint,
   type TopicNames,
   type Touchpoint,
 } from '@touchstream/contracts';
-import {
-  createWriters,
-  type EventRow,
-  refusesRows,
-  type Store,
-  toEventRow,
-} from '@touchstream/store';
+import { createWriters, type EventRow, refusesRows, type Store } from '@touchstream/store';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-
 import { JourneyTracker } from './journey-tracker.js';
+import { deadLetter, outcomeOf } from './outcomes.js';
 
 export interface ProcessorDeps {
   bus: Bus;
@@ -51,21 +44,6 @@ const CONCURRENCY = 4;
 function refusal(error: unknown): string {
   const type = (error as { type?: string }).type ?? 'unknown';
   return `${type} ${String((error as Error).message).slice(0, 200)}`;
-}
-
-/** A record the processor cannot use, with where it came from, for the dead-letter topic. */
-function deadLetter(record: BusRecord, reason: string): OutgoingRecord {
-  return {
-    key: record.key ?? '',
-    value: record.value,
-    headers: {
-      ...record.headers,
-      [DLQ_HEADERS.reason]: reason,
-      [DLQ_HEADERS.topic]: record.topic,
-      [DLQ_HEADERS.partition]: String(record.partition),
-      [DLQ_HEADERS.offset]: record.offset,
-    },
-  };
 }
 
 /**
@@ -190,20 +168,21 @@ export function buildProcessor(deps: ProcessorDeps) {
 
   const handleTouchpoints = async (batch: Batch) => {
     const stopTimer = batchSeconds.startTimer();
+    const clock = { now: now(), maxFutureMs: deps.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS };
     const rows: EventRow[] = [];
     const rowRecords: BusRecord[] = [];
     const dead: OutgoingRecord[] = [];
     const tracked: { offset: string; event?: Touchpoint }[] = [];
     for (const record of batch.records) {
-      const decoded = decodeTouchpoint(record.value, {
-        now: now(),
-        maxFutureMs: deps.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS,
-      });
-      if (decoded.ok) {
-        rows.push(toEventRow(decoded.event));
+      const outcome = outcomeOf(record, clock);
+      if (outcome.kind === 'ok') {
+        rows.push(outcome.row);
         rowRecords.push(record);
-      } else dead.push(deadLetter(record, decoded.reason));
-      tracked.push({ offset: record.offset, event: decoded.ok ? decoded.event : undefined });
+      } else dead.push(outcome.letter);
+      tracked.push({
+        offset: record.offset,
+        event: outcome.kind === 'ok' ? outcome.event : undefined,
+      });
     }
     // All of it is stored before the batch is committed. A row ClickHouse refuses has
     // been through the journey engine by then; the dead letter says so for replay.

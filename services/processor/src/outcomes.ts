@@ -1,0 +1,50 @@
+import type { BusRecord, OutgoingRecord } from '@touchstream/bus';
+import {
+  DLQ_HEADERS,
+  decodeTouchpoint,
+  eventTimeProblem,
+  type ReceivingClock,
+  type Touchpoint,
+} from '@touchstream/contracts';
+import { type EventRow, toEventRow } from '@touchstream/store';
+
+/** What a record of the touchpoints topic becomes; only the processor's shell acts on it. */
+export type Outcome =
+  | { kind: 'ok'; record: BusRecord; event: Touchpoint; row: EventRow }
+  | { kind: 'dead_letter'; letter: OutgoingRecord };
+
+/** A record the processor cannot use, with where it came from, for the dead-letter topic. */
+export function deadLetter(record: BusRecord, reason: string): OutgoingRecord {
+  return {
+    key: record.key ?? '',
+    value: record.value,
+    headers: {
+      ...record.headers,
+      [DLQ_HEADERS.reason]: reason,
+      [DLQ_HEADERS.topic]: record.topic,
+      [DLQ_HEADERS.partition]: String(record.partition),
+      [DLQ_HEADERS.offset]: record.offset,
+    },
+  };
+}
+
+/**
+ * Decodes and validates a record once. A record the collector of this very process
+ * published carries the event it validated; only the clock is judged again, by this
+ * processor's clock, as for any record.
+ */
+export function outcomeOf(record: BusRecord, clock: ReceivingClock): Outcome {
+  const validated = record.decoded as Touchpoint | undefined;
+  if (validated) {
+    const problem = eventTimeProblem(validated.timestamp, clock);
+    if (problem)
+      return {
+        kind: 'dead_letter',
+        letter: deadLetter(record, `future_timestamp: timestamp ${problem}`),
+      };
+    return { kind: 'ok', record, event: validated, row: toEventRow(validated) };
+  }
+  const decoded = decodeTouchpoint(record.value, clock);
+  if (!decoded.ok) return { kind: 'dead_letter', letter: deadLetter(record, decoded.reason) };
+  return { kind: 'ok', record, event: decoded.event, row: toEventRow(decoded.event) };
+}
