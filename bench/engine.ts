@@ -9,43 +9,16 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { env } from 'node:process';
-import { journeyBody, type Touchpoint } from '@touchstream/contracts';
+import type { Touchpoint } from '@touchstream/contracts';
 import { PartitionEngine, toEngineJourney } from '@touchstream/engine';
-import { eventSource, fmt, pct, runMain, table, toTouchpoint } from './support.js';
+import { BENCH_JOURNEYS, eventSource, fmt, pct, runMain, table, toTouchpoint } from './support.js';
 
 const EVENTS = Number(env.BENCH_EVENTS ?? 1_000_000);
 const CUSTOMERS = 50_000;
 const BATCH = 500;
 const RUNS = 3;
 
-const journeys = [
-  toEngineJourney({
-    id: 'online-purchase',
-    ...journeyBody.parse({
-      name: 'Online purchase',
-      steps: [
-        { name: 'viewed', event_type: 'product_viewed' },
-        { name: 'carted', event_type: 'cart_added' },
-        { name: 'checkout', event_type: 'checkout_started' },
-        { name: 'paid', event_type: 'payment_submitted' },
-        { name: 'ordered', event_type: 'order_placed', where: { currency: 'EUR' } },
-      ],
-      step_timeout: '30m',
-      failure_event_types: ['payment_failed'],
-    }),
-  }),
-  toEngineJourney({
-    id: 'assisted-sale',
-    ...journeyBody.parse({
-      name: 'Assisted sale',
-      steps: [
-        { name: 'called', event_type: 'call_started', channel: 'call_center' },
-        { name: 'ordered', event_type: 'order_placed' },
-      ],
-      step_timeout: '2h',
-    }),
-  }),
-];
+const journeys = BENCH_JOURNEYS.map(toEngineJourney);
 
 function batches(events: Touchpoint[]) {
   const out: Touchpoint[][] = [];

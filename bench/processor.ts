@@ -26,7 +26,6 @@ import { type Bus, createKafkaBus } from '@touchstream/bus';
 import {
   decodeTouchpoint,
   encodeTouchpoint,
-  journeyBody,
   type Touchpoint,
   topicNames,
 } from '@touchstream/contracts';
@@ -43,6 +42,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import {
+  BENCH_JOURNEYS,
   eventSource,
   fmt,
   onCleanup,
@@ -262,34 +262,7 @@ async function factCount(store: Store) {
 
 /** Journeys over the generated event types, so the journey engine has work to do. */
 async function saveJourneys(store: Store) {
-  await saveJourney(
-    store,
-    'online-purchase',
-    journeyBody.parse({
-      name: 'Online purchase',
-      steps: [
-        { name: 'viewed', event_type: 'product_viewed' },
-        { name: 'carted', event_type: 'cart_added' },
-        { name: 'checkout', event_type: 'checkout_started' },
-        { name: 'paid', event_type: 'payment_submitted' },
-        { name: 'ordered', event_type: 'order_placed', where: { currency: 'EUR' } },
-      ],
-      step_timeout: '30m',
-      failure_event_types: ['payment_failed'],
-    }),
-  );
-  await saveJourney(
-    store,
-    'assisted-sale',
-    journeyBody.parse({
-      name: 'Assisted sale',
-      steps: [
-        { name: 'called', event_type: 'call_started', channel: 'call_center' },
-        { name: 'ordered', event_type: 'order_placed' },
-      ],
-      step_timeout: '2h',
-    }),
-  );
+  for (const { id, ...body } of BENCH_JOURNEYS) await saveJourney(store, id, body);
 }
 
 /** Mean ms of `fn` over `runs` runs, after one warm-up run. */

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Touchpoint } from '@touchstream/contracts';
+import { type Journey, journeyBody, type Touchpoint } from '@touchstream/contracts';
 
 const run = promisify(execFile);
 const KAFKA_SH = new URL('../infra/kafka/kafka.sh', import.meta.url).pathname;
@@ -203,3 +203,33 @@ export function table(header: string[], rows: string[][]) {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** The journeys the engine and processor benchmarks follow: a purchase and an assisted sale. */
+export const BENCH_JOURNEYS: Journey[] = [
+  {
+    id: 'online-purchase',
+    ...journeyBody.parse({
+      name: 'Online purchase',
+      steps: [
+        { name: 'viewed', event_type: 'product_viewed' },
+        { name: 'carted', event_type: 'cart_added' },
+        { name: 'checkout', event_type: 'checkout_started' },
+        { name: 'paid', event_type: 'payment_submitted' },
+        { name: 'ordered', event_type: 'order_placed', where: { currency: 'EUR' } },
+      ],
+      step_timeout: '30m',
+      failure_event_types: ['payment_failed'],
+    }),
+  },
+  {
+    id: 'assisted-sale',
+    ...journeyBody.parse({
+      name: 'Assisted sale',
+      steps: [
+        { name: 'called', event_type: 'call_started', channel: 'call_center' },
+        { name: 'ordered', event_type: 'order_placed' },
+      ],
+      step_timeout: '2h',
+    }),
+  },
+];
