@@ -128,6 +128,8 @@ interface Member {
   running: boolean;
   /** Its partitions' failures, for the operator. */
   watch: StallWatch;
+  /** Its handler, told which publishes each call holds (see Ticket). */
+  handler: BatchHandler;
 }
 
 /** A consumer group: partitions spread over its members, one handler call per partition at a time. */
@@ -202,8 +204,7 @@ class Group {
         isActive: () => member.running && this.owner(partition) === member,
         heartbeat: async () => {},
       };
-      const handler = withTickets(member.options.handler);
-      const work = handleUntilDone(handler, batch, this.backoff, (e, b, n) => {
+      const work = handleUntilDone(member.handler, batch, this.backoff, (e, b, n) => {
         member.watch.failed(partition, e);
         member.options.onHandlerError?.(e, b, n);
       });
@@ -328,6 +329,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
       options: consumeOptions,
       running: true,
       watch: new StallWatch(topic.name, consumeOptions.stallAfterMs),
+      handler: withTickets(consumeOptions.handler),
     };
     group.members.push(member);
     group.rebalance();

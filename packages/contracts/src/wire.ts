@@ -28,7 +28,15 @@ export function decodeTouchpoint(value: Buffer, clock: ReceivingClock): Decoded 
     const issue = parsed.error.issues[0];
     return { ok: false, reason: `invalid_event: ${issue?.path.join('.')} ${issue?.message}` };
   }
-  const problem = eventTimeProblem(parsed.data.timestamp, clock);
+  return admitTouchpoint(parsed.data, clock);
+}
+
+/**
+ * A valid event judged by the receiving clock: the one rule a validated event can still
+ * break, since "too far ahead" depends on when and where it is received.
+ */
+export function admitTouchpoint(event: Touchpoint, clock: ReceivingClock): Decoded {
+  const problem = eventTimeProblem(event.timestamp, clock);
   if (problem) return { ok: false, reason: `future_timestamp: timestamp ${problem}` };
-  return { ok: true, event: parsed.data };
+  return { ok: true, event };
 }

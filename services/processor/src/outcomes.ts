@@ -1,8 +1,8 @@
 import type { BusRecord, OutgoingRecord } from '@touchstream/bus';
 import {
+  admitTouchpoint,
   DLQ_HEADERS,
   decodeTouchpoint,
-  eventTimeProblem,
   type ReceivingClock,
   type Touchpoint,
 } from '@touchstream/contracts';
@@ -35,16 +35,9 @@ export function deadLetter(record: BusRecord, reason: string): OutgoingRecord {
  */
 export function outcomeOf(record: BusRecord, clock: ReceivingClock): Outcome {
   const validated = record.decoded as Touchpoint | undefined;
-  if (validated) {
-    const problem = eventTimeProblem(validated.timestamp, clock);
-    if (problem)
-      return {
-        kind: 'dead_letter',
-        letter: deadLetter(record, `future_timestamp: timestamp ${problem}`),
-      };
-    return { kind: 'ok', record, event: validated, row: toEventRow(validated) };
-  }
-  const decoded = decodeTouchpoint(record.value, clock);
+  const decoded = validated
+    ? admitTouchpoint(validated, clock)
+    : decodeTouchpoint(record.value, clock);
   if (!decoded.ok) return { kind: 'dead_letter', letter: deadLetter(record, decoded.reason) };
   return { kind: 'ok', record, event: decoded.event, row: toEventRow(decoded.event) };
 }
