@@ -255,7 +255,7 @@ async function processorConsume(
 
 async function factCount(store: Store) {
   const [row] = await (
-    await store.query({ query: 'SELECT count() AS n FROM journey_facts', format: 'JSONEachRow' })
+    await store.query({ query: 'SELECT count() AS n FROM facts FINAL', format: 'JSONEachRow' })
   ).json<{ n: string }>();
   return Number(row?.n);
 }

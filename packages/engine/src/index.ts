@@ -6,4 +6,5 @@ export {
   type PartitionEngineOptions,
   type PartitionMeta,
 } from './partition-engine.js';
+export { type Recomputed, recomputeCustomer } from './recompute.js';
 export * from './types.js';

@@ -559,10 +559,13 @@ describe('PartitionEngine: allowed lateness', () => {
     ]);
     expect(e.meta().pending.map((p) => p.customer_id)).toEqual(['c2']);
 
-    // Without lateness the same arrival order loses the cart.
+    // Without lateness the view arrives after event time passed it: the fast path leaves
+    // it to a correction (rule 7) instead of applying it after the cart.
     const strict = engine([purchase], 0);
     expect(brief(strict.apply([{ ...cart }]))).toEqual([]);
-    expect(brief(strict.apply([{ ...view }]))).toEqual([{ kind: 'reached', step: 0, time: at(1) }]);
+    expect(strict.apply([{ ...view }])).toEqual([]);
+    expect(strict.takeCorrections()).toEqual(['c1']);
+    expect(strict.seen.late).toBe(1);
   });
 
   it('keeps arrival order between events with the same timestamp', () => {

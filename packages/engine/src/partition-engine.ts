@@ -17,6 +17,11 @@ export interface PartitionMeta {
   maxEventTime: number | null;
   /** Events waiting for event time to reach them (allowed lateness), in arrival order. */
   pending: EngineEvent[];
+  /**
+   * No forgotten customer had anything in progress at or after this event time: a late
+   * event of a customer not in memory is applied directly only after it.
+   */
+  forgottenUntil?: number | null;
 }
 
 export interface PartitionChanges {
@@ -33,6 +38,8 @@ interface Deadline {
   journey: string;
   instance: string;
   step: number;
+  /** When the step was reached: a corrected instance at the same step has another deadline. */
+  stepTime: number;
 }
 
 interface Pending {
@@ -49,12 +56,14 @@ function copyCustomer(state: CustomerState): CustomerState {
   for (const [journey, instance] of Object.entries(state.instances)) {
     instances[journey] = { ...instance };
   }
-  return {
+  const copy: CustomerState = {
     customer: state.customer,
     instances,
     recent: [...state.recent],
     lastEventTime: state.lastEventTime,
   };
+  if (state.droppedAt !== undefined) copy.droppedAt = state.droppedAt;
+  return copy;
 }
 
 const byTimeThenArrival = (a: Pending, b: Pending) =>
@@ -81,9 +90,18 @@ export class PartitionEngine {
   private readonly pending = new TinyQueue<Pending>([], byTimeThenArrival);
   private seq = 0;
   private watermark: number | null = null;
+  private forgottenUntil: number | null = null;
   private maxEventTime: number | null = null;
   private readonly changed = new Set<string>();
   private readonly forgotten = new Set<string>();
+  /**
+   * Customers an event reached too late for the fast path (API.md, rule 7): deadlines
+   * before its time may have fired already. Their facts of this call are withheld, and
+   * the caller recomputes them from their stored events (`recomputeCustomer`).
+   */
+  private readonly corrections = new Set<string>();
+  /** Events seen by the fast path: late ones, and repeats of an id it had applied. */
+  readonly seen = { late: 0, repeats: 0 };
   private readonly retentionMs: number;
   private readonly recentIds: number;
 
@@ -138,15 +156,68 @@ export class PartitionEngine {
       else this.pending.push(item);
     }
     ready.sort(byTimeThenArrival);
+    const decidedUntil = this.watermark;
     this.watermark = now;
     for (const { event } of ready) {
+      if (decidedUntil !== null && event.timestamp < decidedUntil && this.isLate(event)) continue;
       // Deadlines before this event's time passed before it happened.
       this.fireDeadlines(event.timestamp, facts);
       this.applyEvent(event, facts);
     }
     this.fireDeadlines(now, facts);
     this.forgetIdleCustomers(now);
-    return facts;
+    if (this.corrections.size === 0) return facts;
+    return facts.filter((fact) => !this.corrections.has(fact.customer));
+  }
+
+  /**
+   * An event older than what event time already decided: unless it repeats an id the
+   * customer's state already holds, its customer goes to corrections, and so do the rest
+   * of the customer's events until the caller took them.
+   */
+  private isLate(event: EngineEvent): boolean {
+    if (!this.relevantTypes.has(event.type)) return true;
+    const customer = this.customers.get(event.customer_id);
+    if (customer?.recent.includes(event.event_id)) {
+      this.seen.repeats += 1;
+      return true;
+    }
+    // Applied where it arrived, the event gives what the rules give in event-time order
+    // when nothing of its customer was decided at or after its time: no later event
+    // applied, no drop declared, and, for a customer not in memory, none forgotten since.
+    const decided = customer
+      ? Math.max(customer.lastEventTime - 1, customer.droppedAt ?? Number.NEGATIVE_INFINITY)
+      : (this.forgottenUntil ?? Number.NEGATIVE_INFINITY);
+    if (event.timestamp > decided && !this.corrections.has(event.customer_id)) return false;
+    this.seen.late += 1;
+    this.corrections.add(event.customer_id);
+    return true;
+  }
+
+  /** Customers to recompute from their stored events, since the last call. */
+  takeCorrections(): string[] {
+    const customers = [...this.corrections];
+    this.corrections.clear();
+    return customers;
+  }
+
+  /**
+   * Puts a recomputed customer's state in place of what the fast path had (none: the
+   * customer has nothing to remember). Event time does not move.
+   */
+  replaceCustomer(customer: string, state: CustomerState | undefined) {
+    if (!state) {
+      if (this.customers.delete(customer)) this.forgotten.add(customer);
+      this.changed.delete(customer);
+      return;
+    }
+    const copy = copyCustomer(state);
+    this.customers.set(customer, copy);
+    this.changed.add(customer);
+    this.forgettable.push({ at: copy.lastEventTime + this.retentionMs, customer });
+    for (const [journey, instance] of Object.entries(copy.instances)) {
+      this.schedule(customer, journey, instance);
+    }
   }
 
   /** Moves event time forward with no event, as the wall clock does for an idle partition. */
@@ -170,7 +241,12 @@ export class PartitionEngine {
 
   meta(): PartitionMeta {
     const pending = [...this.pending.data].sort((a, b) => a.seq - b.seq).map((p) => p.event);
-    return { watermark: this.watermark, maxEventTime: this.maxEventTime, pending };
+    return {
+      watermark: this.watermark,
+      maxEventTime: this.maxEventTime,
+      pending,
+      forgottenUntil: this.forgottenUntil,
+    };
   }
 
   /** In-progress instances, for inspection and tests. */
@@ -187,6 +263,7 @@ export class PartitionEngine {
   private restore(meta: PartitionMeta, customers: readonly CustomerState[]) {
     this.watermark = meta.watermark;
     this.maxEventTime = meta.maxEventTime;
+    this.forgottenUntil = meta.forgottenUntil ?? null;
     for (const event of meta.pending) this.pending.push({ event, seq: this.seq++ });
     for (const state of customers) {
       const copy = copyCustomer(state);
@@ -223,10 +300,17 @@ export class PartitionEngine {
       const customer = this.customers.get(d.customer);
       const instance = customer?.instances[d.journey];
       // Stale entries (the instance moved on, ended or was discarded) are skipped.
-      if (!customer || !instance || instance.instance !== d.instance || instance.step !== d.step) {
+      if (
+        !customer ||
+        !instance ||
+        instance.instance !== d.instance ||
+        instance.step !== d.step ||
+        instance.stepTime !== d.stepTime
+      ) {
         continue;
       }
       delete customer.instances[d.journey];
+      customer.droppedAt = Math.max(customer.droppedAt ?? d.at, d.at);
       this.changed.add(customer.customer);
       if (this.journeys.get(d.journey)?.version !== instance.version) continue;
       facts.push({
@@ -257,7 +341,10 @@ export class PartitionEngine {
         customer: customer.customer,
       });
     }
-    if (customer.recent.includes(event.event_id)) return;
+    if (customer.recent.includes(event.event_id)) {
+      this.seen.repeats += 1;
+      return;
+    }
     customer.recent.push(event.event_id);
     if (customer.recent.length > this.recentIds) customer.recent.shift();
     if (event.timestamp > customer.lastEventTime) customer.lastEventTime = event.timestamp;
@@ -356,6 +443,7 @@ export class PartitionEngine {
       journey,
       instance: instance.instance,
       step: instance.step,
+      stepTime: instance.stepTime,
     });
   }
 
@@ -376,6 +464,11 @@ export class PartitionEngine {
       this.customers.delete(f.customer);
       this.changed.delete(f.customer);
       this.forgotten.add(f.customer);
+      const decided = Math.max(
+        customer.lastEventTime,
+        customer.droppedAt ?? customer.lastEventTime,
+      );
+      this.forgottenUntil = Math.max(this.forgottenUntil ?? decided, decided);
     }
   }
 }

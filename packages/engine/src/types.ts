@@ -32,6 +32,8 @@ export interface CustomerState {
   recent: string[];
   /** Event time of the customer's newest event. */
   lastEventTime: number;
+  /** The latest deadline at which one of the customer's instances dropped off. */
+  droppedAt?: number;
 }
 
 interface FactBase {

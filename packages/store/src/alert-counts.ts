@@ -15,12 +15,12 @@ export interface TransitionCounts {
   baselineDropped: number;
 }
 
-// Instances are keyed by (instance, customer_id) as in the drop-off query; FINAL folds
-// facts written again after a replay. A later step's or a drop's fact is never earlier
+// Instances are keyed by (instance, customer_id) as in the drop-off query; FINAL keeps
+// each fact's current version and hides withdrawn ones, so alerts judge current facts. A later step's or a drop's fact is never earlier
 // than the fact it follows, so filtering them from the baseline start is exact.
 const COUNTS = `
   WITH facts AS (
-    SELECT instance, customer_id, kind, step, time FROM journey_facts FINAL
+    SELECT instance, customer_id, kind, step, time FROM facts FINAL
     WHERE journey = {journey:String} AND step IN ({previous:UInt8}, {step:UInt8})
       AND time >= {baseline_from:DateTime64(3, 'UTC')}
   ),
@@ -33,9 +33,9 @@ const COUNTS = `
     (SELECT count() FROM facts WHERE kind = 'reached' AND step = {step:UInt8}
        AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}) AS reached_step,
     countIf(e.time >= {from:DateTime64(3, 'UTC')} AND n.instance != '') AS continued,
-    countIf(e.time >= {from:DateTime64(3, 'UTC')} AND d.instance != '') AS dropped,
+    countIf(e.time >= {from:DateTime64(3, 'UTC')} AND d.instance != '' AND n.instance = '') AS dropped,
     countIf(e.time < {from:DateTime64(3, 'UTC')} AND n.instance != '') AS baseline_continued,
-    countIf(e.time < {from:DateTime64(3, 'UTC')} AND d.instance != '') AS baseline_dropped
+    countIf(e.time < {from:DateTime64(3, 'UTC')} AND d.instance != '' AND n.instance = '') AS baseline_dropped
   FROM entries AS e
   LEFT JOIN (SELECT instance, customer_id FROM facts WHERE kind = 'reached' AND step = {step:UInt8}) AS n
     ON n.instance = e.instance AND n.customer_id = e.customer_id

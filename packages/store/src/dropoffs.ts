@@ -5,12 +5,15 @@ import { toClickHouseTime } from './events.js';
 /**
  * Every (instance, step) whose step was reached in [from, to), with what followed: the
  * next step (its channel, the seconds it took) or a drop (its reason). Counted once per
- * instance however often a fact was written (FINAL folds replays).
+ * instance however often a fact was written: FINAL keeps each fact's current version and
+ * hides withdrawn ones. A step counts as dropped only when it did not continue, so
+ * `reached = continued + dropped + in_progress` holds even while a correction's rows are
+ * half written (they may span several inserts).
  */
 const PER_STEP = `
   WITH facts AS (
     SELECT instance, customer_id, kind, step, time, channel, seconds_from_previous, reason
-    FROM journey_facts FINAL WHERE journey = {journey:String}
+    FROM facts FINAL WHERE journey = {journey:String}
   ),
   reached AS (
     SELECT instance, customer_id, step, channel FROM facts
@@ -18,7 +21,7 @@ const PER_STEP = `
   )
   SELECT r.step AS step, r.channel AS channel,
          n.instance != '' AS continued, n.channel AS next_channel, n.seconds_from_previous AS seconds,
-         d.instance != '' AS dropped, d.reason AS reason,
+         d.instance != '' AND n.instance = '' AS dropped, if(dropped, d.reason, '') AS reason,
          c.instance != '' AS completed
   FROM reached AS r
   LEFT JOIN (SELECT * FROM facts WHERE kind = 'reached' AND step > 0) AS n

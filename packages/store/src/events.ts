@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Touchpoint } from '@touchstream/contracts';
+import { inSlices } from './slices.js';
 
 /** `2026-10-01 12:00:00.123`: the text form DateTime64(3) parses without extra settings. */
 export function toClickHouseTime(epochMs: number): string {
@@ -47,4 +48,56 @@ export async function readEvents(
       format: 'JSONEachRow',
     })
   ).json<StoredEvent>();
+}
+
+/** A stored event as the journey engine reads it (timestamp in epoch milliseconds). */
+export type HistoryEvent = Pick<
+  Touchpoint,
+  'event_id' | 'customer_id' | 'type' | 'channel' | 'timestamp' | 'properties'
+>;
+
+/**
+ * The distinct stored events of these customers, of these types, up to `upTo` (epoch ms):
+ * each customer's in event-time order, ties in the order they were received, then by id.
+ * An id stored more than once counts once, at its earliest time (API.md, rule 7).
+ */
+export async function readHistories(
+  client: ClickHouseClient,
+  customers: readonly string[],
+  types: readonly string[],
+  upTo: number,
+): Promise<HistoryEvent[]> {
+  if (types.length === 0) return [];
+  return inSlices(customers, async (slice) => {
+    const rows = await (
+      await client.query({
+        query: `SELECT customer_id, event_id, argMin(type, timestamp) AS type,
+                       argMin(channel, timestamp) AS channel,
+                       toUnixTimestamp64Milli(min(timestamp)) AS at,
+                       argMin(properties, timestamp) AS props, min(received_at) AS received
+                FROM events
+                WHERE customer_id IN {customers:Array(String)} AND type IN {types:Array(String)}
+                  AND timestamp <= {up_to:DateTime64(3, 'UTC')}
+                GROUP BY customer_id, event_id
+                ORDER BY customer_id, at, received, event_id`,
+        query_params: { customers: slice, types, up_to: toClickHouseTime(upTo) },
+        format: 'JSONEachRow',
+      })
+    ).json<{
+      customer_id: string;
+      event_id: string;
+      type: string;
+      channel: string;
+      at: string;
+      props: string;
+    }>();
+    return rows.map((r) => ({
+      event_id: r.event_id,
+      customer_id: r.customer_id,
+      type: r.type,
+      channel: r.channel,
+      timestamp: Number(r.at),
+      properties: JSON.parse(r.props) as HistoryEvent['properties'],
+    }));
+  });
 }

@@ -36,7 +36,7 @@ export function createWriters(
     });
   const writers = {
     events: writer<EventRow>('events'),
-    facts: writer<FactRow>('journey_facts'),
+    facts: writer<FactRow>('facts'),
     checkpoints: writer<CheckpointRow>('journey_state'),
     deadLetters: writer<DeadLetter>('dead_letters'),
   };

@@ -1,24 +1,30 @@
 import type { Touchpoint } from '@touchstream/contracts';
 import {
   type CustomerState,
+  type EngineEvent,
   type EngineJourney,
   type Fact,
   PartitionEngine,
   type PartitionMeta,
+  recomputeCustomer,
   toEngineJourney,
 } from '@touchstream/engine';
 import {
   checkpointRows,
+  correctionRows,
+  type FactRow,
   factRow,
   listJourneys,
   PARTITION_ROW,
   readCheckpoint,
+  readFacts,
+  readHistories,
   type StateRow,
   type Store,
   type Writers,
 } from '@touchstream/store';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 
 export interface JourneyTrackerDeps {
   store: Store;
@@ -72,6 +78,11 @@ export class JourneyTracker {
   private journeysLoadedAt = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
   private readonly factsWritten: Counter;
+  private readonly seen: Counter;
+  private readonly recomputed: Counter;
+  private readonly correcting: Gauge;
+  /** The last fact version handed out: versions grow within a process (see `versions`). */
+  private lastVersion = 0;
   private timer: NodeJS.Timeout | undefined;
   /** The idle tick in progress: stop waits for it, so the store is not closed under it. */
   private ticking: Promise<void> | undefined;
@@ -82,6 +93,22 @@ export class JourneyTracker {
       name: 'touchstream_processor_journey_facts_total',
       help: 'Journey facts written, by kind (replays included).',
       labelNames: ['kind'],
+      registers: [deps.metrics],
+    });
+    this.seen = new Counter({
+      name: 'touchstream_processor_out_of_order_events_total',
+      help: 'Events the fast path could not apply where they arrived: late (older than event time), or repeats of an id already applied.',
+      labelNames: ['kind'],
+      registers: [deps.metrics],
+    });
+    this.recomputed = new Counter({
+      name: 'touchstream_processor_recomputed_customers_total',
+      help: 'Customers whose facts were recomputed from their stored events (corrections).',
+      registers: [deps.metrics],
+    });
+    this.correcting = new Gauge({
+      name: 'touchstream_processor_corrections_pending',
+      help: 'Customers whose recomputation is under way: their figures are not yet corrected.',
       registers: [deps.metrics],
     });
   }
@@ -112,19 +139,101 @@ export class JourneyTracker {
     }
   }
 
-  /** Applies a partition's records; resolves once their facts and the checkpoint are stored. */
-  async process(partition: number, records: ReadonlyArray<{ offset: string; event?: Touchpoint }>) {
+  /**
+   * Applies a partition's records; resolves once their facts and the checkpoint are
+   * stored. `stored` settles once the records' events are in the events table: a
+   * correction reads the customer's history from there.
+   */
+  async process(
+    partition: number,
+    records: ReadonlyArray<{ offset: string; event?: Touchpoint }>,
+    stored: Promise<unknown> = Promise.resolve(),
+  ) {
     await this.refreshJourneys();
     await this.withSlot(partition, async (slot) => {
       const fresh = records.filter((r) => slot.offset === null || BigInt(r.offset) > slot.offset);
       const last = records.at(-1);
       if (fresh.length === 0 || !last) return;
       const events = fresh.flatMap((r) => (r.event ? [r.event] : []));
-      const facts = slot.engine.apply(events);
+      const seen = { ...slot.engine.seen };
+      const rows = this.rowsOf(slot.engine.apply(events));
+      this.seen.inc({ kind: 'late' }, slot.engine.seen.late - seen.late);
+      this.seen.inc({ kind: 'repeat' }, slot.engine.seen.repeats - seen.repeats);
+      const corrections = slot.engine.takeCorrections();
+      if (corrections.length > 0) {
+        await stored;
+        rows.push(...(await this.correct(slot.engine, corrections)));
+      }
       slot.offset = BigInt(last.offset);
       slot.lastEventAt = this.now();
-      await this.persist(partition, slot, facts);
+      await this.persist(partition, slot, rows);
     });
+  }
+
+  /**
+   * Recomputes customers from their stored events (API.md, rule 7), puts their state in
+   * the engine and returns the rows that replace their facts. A batch's customers are
+   * read together: a backfill of many customers is a few queries.
+   */
+  private async correct(engine: PartitionEngine, customers: string[]): Promise<FactRow[]> {
+    const eventTime = engine.eventTime;
+    if (eventTime === null) return [];
+    this.correcting.inc(customers.length);
+    try {
+      const types = [
+        ...new Set(
+          this.journeys.flatMap((j) => [
+            ...j.steps.map((s) => s.event_type),
+            ...j.failureEventTypes,
+          ]),
+        ),
+      ];
+      const [histories, current] = await Promise.all([
+        readHistories(this.deps.store, customers, types, eventTime),
+        readFacts(
+          this.deps.store,
+          customers,
+          this.journeys.map((j) => j.id),
+        ),
+      ]);
+      const eventsOf = groupBy(histories, (e) => e.customer_id);
+      const factsOf = groupBy(current, (f) => f.customer_id);
+      const version = this.nextVersion(Math.max(0, ...current.map((f) => f.version + 1)));
+      const rows: FactRow[] = [];
+      for (const customer of customers) {
+        const events: EngineEvent[] = eventsOf.get(customer) ?? [];
+        const { facts, state } = recomputeCustomer(this.journeys, events, eventTime);
+        engine.replaceCustomer(customer, state);
+        const fresh = facts.map((f) => factRow(f, version));
+        rows.push(...correctionRows(factsOf.get(customer) ?? [], fresh, version));
+      }
+      this.recomputed.inc(customers.length);
+      this.deps.logger.debug(
+        { customers: customers.length, rows: rows.length },
+        'customers_recomputed',
+      );
+      return rows;
+    } finally {
+      this.correcting.dec(customers.length);
+    }
+  }
+
+  /**
+   * A version above every one this process handed out, and above `atLeast`; it reserves
+   * the next one too (a correction writes deletions at v and facts at v + 1). Microseconds
+   * of the wall clock, so a process that takes over a partition continues above the
+   * versions of the one before unless their clocks differ by more than the time between.
+   */
+  private nextVersion(atLeast = 0) {
+    const version = Math.max(this.now() * 1000, this.lastVersion + 1, atLeast);
+    this.lastVersion = version + 1;
+    return version;
+  }
+
+  private rowsOf(facts: readonly Fact[]): FactRow[] {
+    if (facts.length === 0) return [];
+    const version = this.nextVersion();
+    return facts.map((f) => factRow(f, version));
   }
 
   /** Moves idle partitions' event time with the wall clock and stores what that decides. */
@@ -136,7 +245,7 @@ export class JourneyTracker {
           if (slot.lastEventAt > idleSince) return;
           await this.refreshJourneys();
           const facts = slot.engine.advanceTo(this.now() - this.deps.allowedLatenessMs);
-          await this.persist(partition, slot, facts);
+          await this.persist(partition, slot, this.rowsOf(facts));
         });
       }),
     );
@@ -198,11 +307,13 @@ export class JourneyTracker {
   }
 
   /** Facts first, then the checkpoint: a crash between them replays into the same facts. */
-  private async persist(partition: number, slot: Slot, facts: readonly Fact[]) {
+  private async persist(partition: number, slot: Slot, facts: readonly FactRow[]) {
     const changes = slot.engine.takeChanges();
     if (facts.length === 0 && changes.upserts.length === 0 && changes.deletes.length === 0) return;
-    await this.deps.writers.facts.write(facts.map(factRow));
-    for (const fact of facts) this.factsWritten.inc({ kind: fact.kind });
+    await this.deps.writers.facts.write(facts);
+    for (const fact of facts) {
+      this.factsWritten.inc({ kind: fact.deleted ? 'withdrawn' : fact.kind });
+    }
     const own: PartitionRow = {
       meta: changes.meta,
       offset: slot.offset === null ? null : slot.offset.toString(),
@@ -226,4 +337,15 @@ export class JourneyTracker {
       checkpointRows(this.deps.groupId, partition, slot.version, rows),
     );
   }
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
 }

@@ -186,10 +186,11 @@ export function buildProcessor(deps: ProcessorDeps) {
     }
     // All of it is stored before the batch is committed. A row ClickHouse refuses has
     // been through the journey engine by then; the dead letter says so for replay.
+    const stored = storeRows(rows);
     const [refused] = await Promise.all([
-      storeRows(rows),
+      stored,
       dead.length > 0 ? bus.publish(topics.touchpointsDlq, dead) : undefined,
-      tracker.process(batch.partition, tracked),
+      tracker.process(batch.partition, tracked, stored),
     ]);
     if (refused.length > 0) {
       const poison = refused.map(({ index, error }) =>
