@@ -6,5 +6,6 @@ export * from './errors.js';
 export * from './event.js';
 export * from './funnel.js';
 export * from './journey.js';
+export * from './keyed-queue.js';
 export * from './topics.js';
 export * from './wire.js';

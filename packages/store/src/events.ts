@@ -71,8 +71,8 @@ export async function readHistories(
   return inSlices(customers, async (slice) => {
     const rows = await (
       await client.query({
-        query: `SELECT customer_id, event_id, argMin(type, timestamp) AS type,
-                       argMin(channel, timestamp) AS channel,
+        query: `SELECT customer_id, event_id, argMin(type, timestamp) AS first_type,
+                       argMin(channel, timestamp) AS first_channel,
                        toUnixTimestamp64Milli(min(timestamp)) AS at,
                        argMin(properties, timestamp) AS props, min(received_at) AS received
                 FROM events
@@ -86,16 +86,16 @@ export async function readHistories(
     ).json<{
       customer_id: string;
       event_id: string;
-      type: string;
-      channel: string;
+      first_type: string;
+      first_channel: string;
       at: string;
       props: string;
     }>();
     return rows.map((r) => ({
       event_id: r.event_id,
       customer_id: r.customer_id,
-      type: r.type,
-      channel: r.channel,
+      type: r.first_type,
+      channel: r.first_channel,
       timestamp: Number(r.at),
       properties: JSON.parse(r.props) as HistoryEvent['properties'],
     }));

@@ -1,4 +1,4 @@
-import type { Touchpoint } from '@touchstream/contracts';
+import { KeyedQueue, type Touchpoint } from '@touchstream/contracts';
 import {
   type CustomerState,
   type EngineEvent,
@@ -55,8 +55,6 @@ interface Slot {
   offset: bigint | null;
   version: number;
   lastEventAt: number;
-  /** Serialises the batches and idle ticks of the partition. */
-  queue: Promise<unknown>;
 }
 
 /** What the partition's own checkpoint row holds. */
@@ -74,6 +72,8 @@ interface PartitionRow {
  */
 export class JourneyTracker {
   private readonly slots = new Map<number, Promise<Slot>>();
+  /** The batches and idle ticks of a partition run one after another. */
+  private readonly queue = new KeyedQueue<number>();
   private journeys: EngineJourney[] = [];
   private journeysLoadedAt = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
@@ -264,22 +264,21 @@ export class JourneyTracker {
    * the in-memory state may be ahead of what was stored, so the retry starts again from
    * the checkpoint.
    */
-  private async withSlot(partition: number, work: (slot: Slot) => Promise<void>) {
-    let loading = this.slots.get(partition);
-    if (!loading) {
-      loading = this.load(partition);
-      this.slots.set(partition, loading);
-      loading.catch(() => this.slots.delete(partition));
-    }
-    const slot = await loading;
-    const run = slot.queue.then(() => work(slot));
-    slot.queue = run.catch(() => {});
-    try {
-      await run;
-    } catch (error) {
-      if (this.slots.get(partition) === loading) this.slots.delete(partition);
-      throw error;
-    }
+  private withSlot(partition: number, work: (slot: Slot) => Promise<void>) {
+    // The slot is taken inside the queue: work queued behind a failure gets the reloaded one.
+    return this.queue.run(partition, async () => {
+      let loading = this.slots.get(partition);
+      if (!loading) {
+        loading = this.load(partition);
+        this.slots.set(partition, loading);
+      }
+      try {
+        await work(await loading);
+      } catch (error) {
+        if (this.slots.get(partition) === loading) this.slots.delete(partition);
+        throw error;
+      }
+    });
   }
 
   private async load(partition: number): Promise<Slot> {
@@ -302,7 +301,6 @@ export class JourneyTracker {
       offset: own?.offset && own.scope === this.deps.offsetScope ? BigInt(own.offset) : null,
       version: checkpoint.version,
       lastEventAt: this.now(),
-      queue: Promise.resolve(),
     };
   }
 
