@@ -10,9 +10,6 @@
  * Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, 3), BENCH_CONNECTIONS (16),
  * BENCH_BATCH (events per request, 100).
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { once } from 'node:events';
-import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createEmbeddedBus, createKafkaBus } from '@touchstream/bus';
 import { buildCollector } from '@touchstream/collector';
@@ -21,16 +18,11 @@ import { buildServer } from '@touchstream/http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import {
-  eventSource,
-  fmt,
-  onCleanup,
-  pct,
-  processCpuSeconds,
-  runMain,
-  startKafka,
-  table,
-} from './support.js';
+import { startKafka } from './support/bus.js';
+import { forkBench } from './support/child.js';
+import { eventSource } from './support/events.js';
+import { fmt, machine, pct, table } from './support/output.js';
+import { cpuMeter, runMain } from './support/run.js';
 
 const VARIANTS = ['bare', 'embedded', 'kafka'] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -150,50 +142,25 @@ interface Server {
 }
 
 async function startServer(variant: Variant, brokers: string | undefined): Promise<Server> {
-  const execArgv = ['--import', 'tsx'];
-  if (env.BENCH_CPU_PROF) {
-    execArgv.push(
-      '--cpu-prof',
-      // One file per thread (tsx's loader runs in a worker): the largest is the server's.
-      `--cpu-prof-dir=${env.BENCH_CPU_PROF}/collector-${variant}`,
-    );
-  }
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['serve', variant], {
-    execArgv,
+  const child = forkBench<FromChild>(fileURLToPath(import.meta.url), ['serve', variant], {
+    // One profile per thread (tsx's loader runs in a worker): the largest is the server's.
+    execArgv: env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${env.BENCH_CPU_PROF}/collector-${variant}`]
+      : [],
     env: { ...env, BENCH_KAFKA_BROKERS: brokers ?? '' },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const exited = once(child, 'exit');
-  onCleanup(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  const next = (type: FromChild['type']) =>
-    new Promise<FromChild>((resolve, reject) => {
-      const onMessage = (message: FromChild) => {
-        if (message.type !== type) return;
-        child.off('exit', onExit);
-        child.off('message', onMessage);
-        resolve(message);
-      };
-      const onExit = (code: number | null) => reject(new Error(`server exited (${code})`));
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
-  const ready = (await next('ready')) as { port: number };
+  const { port } = await child.next('ready');
   return {
-    port: ready.port,
-    pid: child.pid ?? 0,
+    port,
+    pid: child.pid,
     async usage() {
-      const reply = next('usage');
+      const reply = child.next('usage');
       child.send({ type: 'usage' } satisfies ToChild);
-      return (await reply) as Usage;
+      return await reply;
     },
     async stop() {
       child.send({ type: 'stop' } satisfies ToChild);
-      await exited;
+      await child.exited;
     },
   };
 }
@@ -236,12 +203,10 @@ async function measure(
     if (warm['2xx'] === 0) throw new Error(`${variant}: no 2xx during warm-up`);
     console.error(`${variant}: measuring ${DURATION} s`);
     const before = await server.usage();
-    const loadBefore = process.cpuUsage();
-    const brokerBefore = brokerPid ? processCpuSeconds(brokerPid) : 0;
+    const cpu = cpuMeter(brokerPid);
     const result = await autocannon({ ...options, duration: DURATION });
     const after = await server.usage();
-    const load = process.cpuUsage(loadBefore);
-    const brokerAfter = brokerPid ? processCpuSeconds(brokerPid) : 0;
+    const load = cpu();
     const ok = result['2xx'];
     const failed = result.non2xx + result.errors + result.timeouts;
     if (failed > 0) {
@@ -257,8 +222,8 @@ async function measure(
       failed,
       serverCpuPerRequestUs: (after.cpuMicros - before.cpuMicros) / Math.max(1, ok),
       serverCores: (after.cpuMicros - before.cpuMicros) / 1e6 / result.duration,
-      loadCores: (load.user + load.system) / 1e6 / result.duration,
-      brokerCores: brokerPid ? (brokerAfter - brokerBefore) / result.duration : 0,
+      loadCores: load.cores,
+      brokerCores: load.otherCores,
       published: after.records - before.records,
       publishMs:
         after.publishes > before.publishes
@@ -317,11 +282,7 @@ async function main() {
   const selected = (env.BENCH_VARIANTS?.split(',') ?? VARIANTS) as Variant[];
   const source = eventSource(10_000);
   const body = JSON.stringify({ events: Array.from({ length: BATCH }, () => source.next()) });
-  console.log(
-    `node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  console.log(machine());
   console.log(
     `body: ${BATCH} events, ${fmt(Buffer.byteLength(body))} bytes; ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up`,
   );

@@ -5,7 +5,7 @@
  *   npx tsx bench/cpu-profile.ts <file.cpuprofile> [top=25]
  */
 import { readFileSync } from 'node:fs';
-import { fmt, pct, table } from './support.js';
+import { fmt, pct, table } from './support/output.js';
 
 interface ProfileNode {
   id: number;

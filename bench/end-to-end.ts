@@ -10,7 +10,6 @@
  *   BENCH_RATE=20000 BENCH_DURATION=60 npx tsx bench/end-to-end.ts
  *   BENCH_KAFKA=none npx tsx bench/end-to-end.ts   # the embedded bus (a 202 means stored)
  */
-import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '@touchstream/config';
@@ -18,7 +17,10 @@ import pino from 'pino';
 import { SAMPLE_JOURNEYS } from '../apps/cli/src/demo-command.js';
 import { startRuntime } from '../apps/cli/src/runtime.js';
 import { FACTORIES } from '../apps/cli/src/services.js';
-import { eventSource, fmt, onCleanup, runMain, startKafka, table, tempDir } from './support.js';
+import { startKafka } from './support/bus.js';
+import { eventSource } from './support/events.js';
+import { fmt, machine, table } from './support/output.js';
+import { onCleanup, runMain, tempDir } from './support/run.js';
 
 const env = process.env;
 const RATE = Number(env.BENCH_RATE ?? 10_000);
@@ -128,11 +130,7 @@ async function main() {
 
   latencies.sort((a, b) => a - b);
   const ms = (q: number) => fmt(quantile(latencies, q));
-  console.log(
-    `node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}; bus: ${brokers ? 'Kafka (one broker)' : 'embedded'}`,
-  );
+  console.log(`${machine()}; bus: ${brokers ? 'Kafka (one broker)' : 'embedded'}`);
   console.log(
     `offered ${fmt(RATE)} events/s for ${DURATION_S} s: accepted ${fmt(accepted / elapsed)} events/s, refused ${fmt(refused)}, not sent (64 requests in flight) ${fmt(skipped)}`,
   );

@@ -7,11 +7,12 @@
  *   npx tsx bench/engine.ts
  *   BENCH_EVENTS=2000000 npx tsx bench/engine.ts
  */
-import { availableParallelism, loadavg } from 'node:os';
 import { env } from 'node:process';
 import type { Touchpoint } from '@touchstream/contracts';
 import { PartitionEngine, toEngineJourney } from '@touchstream/engine';
-import { BENCH_JOURNEYS, eventSource, fmt, pct, runMain, table, toTouchpoint } from './support.js';
+import { BENCH_JOURNEYS, eventSource, toTouchpoint } from './support/events.js';
+import { fmt, machine, pct, table } from './support/output.js';
+import { runMain } from './support/run.js';
 
 const EVENTS = Number(env.BENCH_EVENTS ?? 1_000_000);
 const CUSTOMERS = 50_000;
@@ -39,11 +40,7 @@ function measure(run: () => number) {
 }
 
 async function main() {
-  console.log(
-    `node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  console.log(machine());
   const source = eventSource(CUSTOMERS);
   const input = batches(Array.from({ length: EVENTS }, () => toTouchpoint(source.next())));
 

@@ -18,7 +18,8 @@ import type { Store } from '@touchstream/store';
 import pino from 'pino';
 import { startRuntime } from '../apps/cli/src/runtime.js';
 import { FACTORIES } from '../apps/cli/src/services.js';
-import { fmt, onCleanup, runMain, table, tempDir } from './support.js';
+import { fmt, table } from './support/output.js';
+import { onCleanup, runMain, tempDir } from './support/run.js';
 
 const env = process.env;
 const EVENTS = Number(env.BENCH_EVENTS ?? 10_000_000);

@@ -26,7 +26,9 @@ import {
   send,
   servingProblems,
 } from '../tests/support/hostile.js';
-import { fmt, onCleanup, runMain, startKafka, table, tempDir } from './support.js';
+import { startKafka } from './support/bus.js';
+import { fmt, table } from './support/output.js';
+import { onCleanup, runMain, tempDir } from './support/run.js';
 
 const env = process.env;
 const RUNS = Number(env.FUZZ_RUNS ?? 5_000);

@@ -11,11 +11,12 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createStore, migrate, toEventRow } from '@touchstream/store';
-import { eventSource, fmt, onCleanup, runMain, table, tempDir, toTouchpoint } from './support.js';
+import { eventSource, toTouchpoint } from './support/events.js';
+import { fmt, machine, table } from './support/output.js';
+import { onCleanup, runMain, tempDir } from './support/run.js';
 
 const env = process.env;
 const DURATION_S = Number(env.BENCH_DURATION ?? 10);
@@ -108,9 +109,7 @@ runMain(async () => {
   const ingest = await ingestRate(address, bodies);
   const bare = await bareInsertRate(await tempDir('touchstream-bench-bare-'), batches);
   console.log(
-    `node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}; ${CLIENTS} clients, ${fmt(BATCH)} events per request, ${DURATION_S} s each`,
+    `${machine()}; ${CLIENTS} clients, ${fmt(BATCH)} events per request, ${DURATION_S} s each`,
   );
   console.log(
     table(

@@ -1,27 +1,28 @@
 /**
- * Processor throughput against the raw kafkajs consume rate, on one broker and one topic.
+ * Processor throughput against the rate of its parts alone, on one broker and one topic.
+ * DESIGN.md's target: the processor (engine on) at least 50 % of
+ * `1 / (1/raw kafkajs consume + 1/bare chDB insert)` on the same records, the rate of a
+ * consumer that only read the records and then only inserted them, one after the other.
  *
  * Pre-loads N touchpoints into a fresh 12-partition topic of a broker of its own, then
  * reads the whole topic from the beginning, each time with a fresh consumer group:
- *   (a) raw kafkajs, `eachBatch` no-op handler (the baseline), with 1 and with 4
- *       partitions consumed concurrently (the processor uses 4; the baseline is the mean
- *       of a run with 4 before and one after the processor);
- *   (b) the processor (decode, journey engine over two journeys, ClickHouse inserts of
+ *   (a) raw kafkajs, `eachBatch` no-op handler, with 1 and with 4 partitions consumed
+ *       concurrently (the processor uses 4; the part is the mean of a run with 4 before
+ *       and one after the processor);
+ *   (b) the bare chDB insert of the same records' rows into a copy of the events table
+ *       (JSONEachRow, 1,000 rows per insert, one after the other, as bench/ingest.ts),
+ *       before and after the processor, mean of the two;
+ *   (c) the processor (decode, journey engine over two journeys, ClickHouse inserts of
  *       events, facts and checkpoints on the embedded chDB engine, commit), until its
- *       group lag is 0;
+ *       group lag is 0, with the journeys and without;
  *   and, to split the difference, the bus's Kafka consumer shell with a no-op handler.
  *
  *   npx tsx bench/processor.ts
  *   BENCH_EVENTS=200000 npx tsx bench/processor.ts
- *   BENCH_CPU_PROF=/tmp/prof npx tsx bench/processor.ts   # V8 CPU profile of phase (b)
+ *   BENCH_CPU_PROF=/tmp/prof npx tsx bench/processor.ts   # V8 CPU profile of the processor
  *
  * This is the one place outside packages/bus that imports kafkajs: it is the baseline.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { Session } from 'node:inspector/promises';
-import { availableParallelism, loadavg } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Bus, createKafkaBus } from '@touchstream/bus';
 import {
   decodeTouchpoint,
@@ -33,6 +34,7 @@ import { buildProcessor } from '@touchstream/processor';
 import {
   createStore,
   deleteJourney,
+  type EventRow,
   migrate,
   type Store,
   saveJourney,
@@ -41,28 +43,17 @@ import {
 import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import {
-  BENCH_JOURNEYS,
-  eventSource,
-  fmt,
-  onCleanup,
-  pct,
-  processCpuSeconds,
-  runMain,
-  startKafka,
-  table,
-  tempDir,
-  toTouchpoint,
-} from './support.js';
+import { HandledCounter, publishTouchpoints, startKafka } from './support/bus.js';
+import { BENCH_JOURNEYS, eventSource, toTouchpoint } from './support/events.js';
+import { fmt, machine, pct, table } from './support/output.js';
+import { cpuMeter, onCleanup, profiled, runMain, tempDir, waitFor } from './support/run.js';
 
 const env = process.env;
 const EVENTS = Number(env.BENCH_EVENTS ?? 500_000);
 const PARTITIONS = 12;
 const CUSTOMERS = 50_000;
-/** Records per publish while pre-loading. */
-const PRELOAD_BATCH = 5_000;
-/** A phase that takes longer than this is stuck: fail rather than hang. */
-const PHASE_TIMEOUT_MS = 120_000;
+/** Rows per bare insert: the bare chDB insert of bench/ingest.ts. */
+const INSERT_BATCH = 1_000;
 
 interface Phase {
   name: string;
@@ -75,43 +66,23 @@ interface Phase {
 }
 
 /** CPU of this process and the broker over a phase, in cores. */
-function cpuMeter(brokerPid: number | undefined) {
-  const started = performance.now();
-  const cpu = process.cpuUsage();
-  const broker = brokerPid ? processCpuSeconds(brokerPid) : 0;
+function meter(brokerPid: number | undefined) {
+  const measure = cpuMeter(brokerPid);
   return () => {
-    const seconds = (performance.now() - started) / 1000;
-    const used = process.cpuUsage(cpu);
-    return {
-      cores: (used.user + used.system) / 1e6 / seconds,
-      brokerCores: brokerPid ? (processCpuSeconds(brokerPid) - broker) / seconds : 0,
-    };
+    const { cores, otherCores } = measure();
+    return { cores, brokerCores: otherCores };
   };
 }
 
-async function waitFor(what: string, done: () => boolean | Promise<boolean>, everyMs = 20) {
-  const deadline = Date.now() + PHASE_TIMEOUT_MS;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not done within ${PHASE_TIMEOUT_MS} ms`);
-    await sleep(everyMs);
-  }
-}
-
+/** The events of the topic, published in order. */
 async function preload(bus: Bus, topic: string) {
   const source = eventSource(CUSTOMERS);
-  const started = performance.now();
-  let bytes = 0;
-  for (let sent = 0; sent < EVENTS; sent += PRELOAD_BATCH) {
-    const records = Array.from({ length: Math.min(PRELOAD_BATCH, EVENTS - sent) }, () =>
-      encodeTouchpoint(toTouchpoint(source.next())),
-    );
-    for (const r of records) bytes += r.value.length;
-    await bus.publish(topic, records);
-  }
-  const seconds = (performance.now() - started) / 1000;
+  const events = Array.from({ length: EVENTS }, () => toTouchpoint(source.next()));
+  const { seconds, bytes } = await publishTouchpoints(bus, topic, events);
   console.error(
     `pre-loaded ${fmt(EVENTS)} events (${fmt(bytes / EVENTS)} bytes each) in ${seconds.toFixed(1)} s: ${fmt(EVENTS / seconds)} events/s through the bus`,
   );
+  return events;
 }
 
 /** (a) kafkajs alone: join a fresh group, read everything, do nothing with it. */
@@ -132,7 +103,7 @@ async function rawConsume(
   onCleanup(() => consumer.disconnect());
   let received = 0;
   let firstBatchAt = 0;
-  const meter = cpuMeter(brokerPid);
+  const cpu = meter(brokerPid);
   const started = performance.now();
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -143,15 +114,15 @@ async function rawConsume(
       received += batch.messages.length;
     },
   });
-  await waitFor('raw kafkajs consume', () => received >= EVENTS, 5);
+  await waitFor('raw kafkajs consume', () => received >= EVENTS, { everyMs: 5 });
   const ended = performance.now();
-  const cpu = meter();
+  const used = cpu();
   await consumer.disconnect();
   return {
     name: `raw kafkajs, eachBatch no-op, ${concurrency} partition${concurrency > 1 ? 's' : ''} at once`,
     seconds: (ended - started) / 1000,
     secondsFromFirstBatch: (ended - firstBatchAt) / 1000,
-    ...cpu,
+    ...used,
   };
 }
 
@@ -163,50 +134,28 @@ async function busConsume(
   brokerPid: number | undefined,
 ): Promise<Phase> {
   const group = `bench-bus-${Date.now()}`;
-  let handled = 0;
-  let firstBatchAt = 0;
-  const meter = cpuMeter(brokerPid);
+  const counter = new HandledCounter(topic);
+  const cpu = meter(brokerPid);
   const started = performance.now();
-  const consumer = await bus.consume({
+  const consumer = await counter.wrap(bus).consume({
     groupId: group,
     topic,
     concurrency,
-    handler: async (batch) => {
-      firstBatchAt ||= performance.now();
-      handled += batch.records.length;
-    },
+    handler: async () => {},
   });
   onCleanup(() => consumer.stop());
-  await waitFor('bus consume', () => handled >= EVENTS, 5);
-  await waitFor('bus commit', async () => (await bus.lag(group, topic)) === 0);
-  const ended = performance.now();
-  const cpu = meter();
+  const { committedAt } = await counter.caughtUp(bus, group, EVENTS);
+  const used = cpu();
   await consumer.stop();
   return {
     name: `bus.consume (kafka-bus.ts), no-op handler, ${concurrency} partitions at once`,
-    seconds: (ended - started) / 1000,
-    secondsFromFirstBatch: (ended - firstBatchAt) / 1000,
-    ...cpu,
+    seconds: (committedAt - started) / 1000,
+    secondsFromFirstBatch: (committedAt - counter.firstAt) / 1000,
+    ...used,
   };
 }
 
-/** The bus, with a count of the records each handler call finished. */
-function countingBus(bus: Bus, onHandled: (topic: string, records: number) => void): Bus {
-  return {
-    ...bus,
-    kind: bus.kind,
-    consume: (options) =>
-      bus.consume({
-        ...options,
-        handler: async (batch) => {
-          await options.handler(batch);
-          onHandled(batch.topic, batch.records.length);
-        },
-      }),
-  };
-}
-
-/** (b) the processor, from start until its group lag is 0. */
+/** (c) the processor, from start until its group lag is 0. */
 async function processorConsume(
   bus: Bus,
   store: Store,
@@ -215,18 +164,9 @@ async function processorConsume(
   name: string,
 ): Promise<Phase & { handledSeconds: number }> {
   const groupPrefix = `bench-processor-${Date.now()}.`;
-  const group = `${groupPrefix}processor`;
-  let handled = 0;
-  let firstBatchAt = 0;
-  let handledAt = 0;
-  const counted = countingBus(bus, (topic, records) => {
-    if (topic !== topics.touchpoints) return;
-    firstBatchAt ||= performance.now();
-    handled += records;
-    if (handled >= EVENTS) handledAt ||= performance.now();
-  });
+  const counter = new HandledCounter(topics.touchpoints);
   const processor = buildProcessor({
-    bus: counted,
+    bus: counter.wrap(bus),
     store,
     topics,
     metrics: new Registry(),
@@ -235,21 +175,40 @@ async function processorConsume(
     journeys: { allowedLatenessMs: 0, idleWatermarkMs: 10_000 },
   });
   onCleanup(() => processor.stop());
-  const meter = cpuMeter(brokerPid);
+  const cpu = meter(brokerPid);
   const started = performance.now();
   await processor.start();
-  await waitFor('processor', () => handled >= EVENTS, 5);
-  // Offsets are committed after the handler resolved: the group is done when its lag is 0.
-  await waitFor('processor commit', async () => (await bus.lag(group, topics.touchpoints)) === 0);
-  const ended = performance.now();
-  const cpu = meter();
+  const done = await counter.caughtUp(bus, `${groupPrefix}processor`, EVENTS);
+  const used = cpu();
   await processor.stop();
   return {
     name,
-    seconds: (ended - started) / 1000,
-    secondsFromFirstBatch: (ended - firstBatchAt) / 1000,
-    handledSeconds: (handledAt - started) / 1000,
-    ...cpu,
+    seconds: (done.committedAt - started) / 1000,
+    secondsFromFirstBatch: (done.committedAt - counter.firstAt) / 1000,
+    handledSeconds: (done.handledAt - started) / 1000,
+    ...used,
+  };
+}
+
+/** (b) the bare chDB insert of the records' rows, in order, into a fresh copy of events. */
+async function bareInsert(store: Store, rows: readonly EventRow[]): Promise<Phase> {
+  await store.command({ query: 'DROP TABLE IF EXISTS events_bare' });
+  await store.command({ query: 'CREATE TABLE events_bare AS events' });
+  const cpu = meter(undefined);
+  const started = performance.now();
+  for (let i = 0; i < rows.length; i += INSERT_BATCH) {
+    const values = rows.slice(i, i + INSERT_BATCH);
+    await store.insert({ table: 'events_bare', values, format: 'JSONEachRow' });
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const used = cpu();
+  // Dropped at once, so its background merges do not run into the next phase.
+  await store.command({ query: 'DROP TABLE events_bare' });
+  return {
+    name: `bare chDB insert (JSONEachRow, ${fmt(INSERT_BATCH)} rows per insert)`,
+    seconds,
+    secondsFromFirstBatch: seconds,
+    ...used,
   };
 }
 
@@ -307,37 +266,14 @@ async function pieces(store: Store) {
   );
 }
 
-async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  const dir = env.BENCH_CPU_PROF;
-  if (!dir) return fn();
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
-  try {
-    return await fn();
-  } finally {
-    const { profile } = await session.post('Profiler.stop');
-    await mkdir(dir, { recursive: true });
-    const file = join(dir, `${name}.cpuprofile`);
-    await writeFile(file, JSON.stringify(profile));
-    session.disconnect();
-    console.error(`CPU profile: ${file}`);
-  }
-}
-
 async function main() {
-  console.log(
-    `node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  console.log(machine());
   const broker = await startKafka();
   const bus = createKafkaBus({ brokers: [broker.brokers] });
   onCleanup(() => bus.close());
   const topics = topicNames(`bench-${Date.now().toString(36)}.`);
   await bus.ensureTopics([topics.touchpoints, topics.touchpointsDlq], PARTITIONS);
-  await preload(bus, topics.touchpoints);
+  const rows = (await preload(bus, topics.touchpoints)).map(toEventRow);
 
   const dataDir = await tempDir('touchstream-bench-chdb-');
   const store = await createStore({
@@ -359,8 +295,15 @@ async function main() {
     phases.push(phase);
     return phase;
   };
+  const insert = async () => {
+    console.error('bare chDB insert ...');
+    const phase = await bareInsert(store, rows);
+    phases.push(phase);
+    return phase;
+  };
   await raw(1);
   const before = await raw(4);
+  const insertBefore = await insert();
   console.error('bus.consume, no-op handler ...');
   phases.push(await busConsume(bus, topics.touchpoints, 4, broker.pid));
   console.error('processor ...');
@@ -387,8 +330,9 @@ async function main() {
     'processor, no journeys (engine off)',
   );
   phases.push(engineOff);
-  // Again after the processor, to see how much the machine drifted meanwhile.
+  // The parts again after the processor, to see how much the machine drifted meanwhile.
   const after = await raw(4);
+  const insertAfter = await insert();
 
   const stored = (
     await (
@@ -401,9 +345,17 @@ async function main() {
   const stepTable = await pieces(store);
 
   const rate = (p: Phase) => EVENTS / p.seconds;
-  // The baseline: raw kafkajs with the processor's concurrency, mean of the runs before
-  // and after the processor.
-  const baselineRate = (rate(before) + rate(after)) / 2;
+  // The parts: raw kafkajs with the processor's concurrency and the bare insert, each the
+  // mean of its runs before and after the processor; the baseline is the two in a row.
+  const consumeRate = (rate(before) + rate(after)) / 2;
+  const insertRate = (rate(insertBefore) + rate(insertAfter)) / 2;
+  const baselineRate = 1 / (1 / consumeRate + 1 / insertRate);
+  const marks = new Map([
+    [before, ' (part, before)'],
+    [after, ' (part, after)'],
+    [insertBefore, ' (part, before)'],
+    [insertAfter, ' (part, after)'],
+  ]);
   console.log(
     `${fmt(EVENTS)} events, ${PARTITIONS} partitions, each read from the beginning by a fresh group`,
   );
@@ -413,14 +365,16 @@ async function main() {
         'consumer',
         'events/s',
         'seconds',
-        'vs baseline',
+        'vs raw consume',
+        'vs parts in a row',
         'events/s from 1st batch',
         'cores: bench process / broker',
       ],
       phases.map((p) => [
-        p.name + (p === before ? ' (baseline, before)' : p === after ? ' (baseline, after)' : ''),
+        p.name + (marks.get(p) ?? ''),
         fmt(rate(p)),
         fmt(p.seconds, 2),
+        pct(rate(p) / consumeRate),
         pct(rate(p) / baselineRate),
         fmt(EVENTS / p.secondsFromFirstBatch),
         `${fmt(p.cores, 2)} / ${fmt(p.brokerCores, 2)}`,
@@ -428,7 +382,10 @@ async function main() {
     ),
   );
   console.log(
-    `baseline: ${fmt(baselineRate)} events/s (mean of the runs before and after); processor / baseline = ${pct(rate(processed) / baselineRate)}`,
+    `parts: raw kafkajs consume ${fmt(consumeRate)} events/s, bare chDB insert ${fmt(insertRate)} rows/s (means of the runs before and after); in a row, 1 / (1/consume + 1/insert) = ${fmt(baselineRate)} events/s`,
+  );
+  console.log(
+    `processor (engine on) / parts in a row = ${pct(rate(processed) / baselineRate)} (target 50%); engine off: ${pct(rate(engineOff) / baselineRate)}; processor / raw consume alone = ${pct(rate(processed) / consumeRate)}`,
   );
   console.log(
     `processor: last batch handled after ${processed.handledSeconds.toFixed(2)} s, lag 0 after ${processed.seconds.toFixed(2)} s; ClickHouse holds ${stored?.ids} distinct event ids and ${storedFacts} journey facts from it`,

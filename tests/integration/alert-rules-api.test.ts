@@ -1,17 +1,16 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildAlerter } from '@touchstream/alerter';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadJourneysFile } from '../../apps/cli/src/journeys-file.js';
-import type { Runtime } from '../../apps/cli/src/runtime.js';
-import { callJson } from '../support/http.js';
-import { startTestRuntime } from '../support/runtime.js';
+import {
+  type JourneysFileRuntime,
+  SIGNUP_YAML,
+  startWithJourneysFile,
+} from '../support/runtime.js';
 import { eventually } from '../support/wait.js';
-
-const QUERY: Record<string, string> = { authorization: 'Bearer query-key' };
 
 const checkout = {
   name: 'Checkout',
@@ -33,42 +32,23 @@ const rule = {
 };
 
 describe('alert rules API', () => {
-  let runtime: Runtime;
-  let dir: string;
-  const call = (method: string, path: string, body?: unknown, headers = QUERY) =>
-    callJson(runtime.address, method, path, body, headers);
+  let api: JourneysFileRuntime;
+  const call: JourneysFileRuntime['call'] = (...args) => api.call(...args);
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'touchstream-alert-rules-'));
-    const file = join(dir, 'journeys.yaml');
-    await writeFile(
-      file,
-      [
-        'journeys:',
-        '  signup:',
-        '    name: Signup',
-        '    steps:',
-        '      - {name: visited, event_type: landing_viewed}',
-        '      - {name: registered, event_type: account_created}',
-        '    step_timeout: 1h',
-        'alert_rules:',
-        '  signup-broken:',
-        '    journey: signup',
-        '    step: registered',
-        '    condition: conversion_drop',
-        '    drop: 0.3',
-      ].join('\n'),
-    );
-    runtime = await startTestRuntime({
-      TOUCHSTREAM_DATA_DIR: join(dir, 'data'),
-      TOUCHSTREAM_JOURNEYS_FILE: file,
-      TOUCHSTREAM_INGEST_KEYS: 'ingest-key',
-      TOUCHSTREAM_QUERY_KEYS: 'query-key',
-    });
+    api = await startWithJourneysFile('alert-rules', [
+      ...SIGNUP_YAML,
+      'alert_rules:',
+      '  signup-broken:',
+      '    journey: signup',
+      '    step: registered',
+      '    condition: conversion_drop',
+      '    drop: 0.3',
+    ]);
     expect((await call('PUT', '/v1/journeys/checkout', checkout)).status).toBe(201);
   });
   afterAll(async () => {
-    await runtime?.stop();
+    await api?.runtime.stop();
   });
 
   it('loads the rules of the journeys file, with the defaults filled in', async () => {
@@ -181,7 +161,7 @@ describe('alert rules API', () => {
 
   it('runs an alerter that reports its health and stops idempotently', async () => {
     const alerter = buildAlerter({
-      store: runtime.store,
+      store: api.runtime.store,
       logger: pino({ level: 'silent' }),
       metrics: new Registry(),
       intervalMs: 200,
@@ -194,7 +174,7 @@ describe('alert rules API', () => {
     expect(alerter.health().status).toBe('unhealthy');
     expect(() =>
       buildAlerter({
-        store: runtime.store,
+        store: api.runtime.store,
         logger: pino({ level: 'silent' }),
         metrics: new Registry(),
         intervalMs: 0,
@@ -210,7 +190,7 @@ describe('alert rules API', () => {
   });
 
   it('refuses a journeys file whose rule names a missing step, storing none of its rules', async () => {
-    const file = join(dir, 'bad.yaml');
+    const file = join(api.dir, 'bad.yaml');
     await writeFile(
       file,
       JSON.stringify({
@@ -222,7 +202,7 @@ describe('alert rules API', () => {
       }),
     );
     // What `touchstream start` runs before any service starts; its error stops the start.
-    await expect(loadJourneysFile(runtime.store, file)).rejects.toThrow(
+    await expect(loadJourneysFile(api.runtime.store, file)).rejects.toThrow(
       /alert_rules\.typo\.step: journey "other-signup" has no step "payed"/,
     );
     expect((await call('GET', '/v1/alert-rules/fine')).status).toBe(404);

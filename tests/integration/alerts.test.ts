@@ -6,6 +6,7 @@ import { listDeliveries } from '@touchstream/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../apps/cli/src/runtime.js';
 import { postEvents } from '../support/events.js';
+import { callJson } from '../support/http.js';
 import { startTestRuntime } from '../support/runtime.js';
 import { eventually } from '../support/wait.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
@@ -77,15 +78,8 @@ describe('alerting on broken journey steps, end to end', () => {
   const traffics: ReturnType<typeof startTraffic>[] = [];
   const base = () => runtime.address;
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${runtime.address}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const call = (method: string, path: string, body?: unknown) =>
+    callJson(runtime.address, method, path, body);
   /** One counter of the alerter's metrics, summed over its labels matching `labels`. */
   const metric = async (name: string, labels = '') => {
     const text = await (await fetch(`${runtime.address}/metrics`)).text();

@@ -18,13 +18,15 @@ const implementations: Array<[string, () => Bus]> = [
   ['kafka', () => createKafkaBus({ brokers: kafkaBrokers(), backoff: fastBackoff })],
 ];
 
-async function waitFor(condition: () => boolean, timeoutMs = 60_000, what = 'condition') {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+/** Waits until the condition holds, looking every 25 ms; `what` names it when time is up. */
+const waitFor = (condition: () => boolean, timeoutMs = 60_000, what = 'condition') =>
+  eventually(
+    async () => {
+      if (!condition()) throw new Error(`timed out waiting for ${what}`);
+    },
+    timeoutMs,
+    25,
+  );
 
 const records = (keys: string[], perKey: number, tag = '') =>
   keys.flatMap((key) =>

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Runtime, startRuntime } from '../../apps/cli/src/runtime.js';
 import { apiService, FACTORIES } from '../../apps/cli/src/services.js';
 import { launchBrowser } from '../support/browser.js';
-import { postEvents } from '../support/events.js';
+import { postAll } from '../support/events.js';
+import { callJson } from '../support/http.js';
 import {
   batchesWithRetries,
   expectDropoffsToMatch,
@@ -63,18 +64,12 @@ const isoMinute = (ms: number) => new Date(ms).toISOString().slice(0, 16);
 describe('the dashboard at /', () => {
   let runtime: Runtime;
   let browser: Browser;
-  // biome-ignore lint/suspicious/noExplicitAny: the test asserts the shape of what comes back.
-  const call = async (method: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(`${runtime.address}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${QUERY_KEY}`,
-        ...(body ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body ? JSON.stringify(body) : undefined,
+  const call = async (method: string, path: string, body?: unknown) => {
+    const answer = await callJson(runtime.address, method, path, body, {
+      authorization: `Bearer ${QUERY_KEY}`,
     });
-    expect(response.status, path).toBeLessThan(300);
-    return response.json();
+    expect(answer.status, path).toBeLessThan(300);
+    return answer.body;
   };
 
   beforeAll(async () => {
@@ -126,19 +121,16 @@ describe('the dashboard at /', () => {
 
     const start = Math.floor((Date.now() - 3 * HOUR) / MINUTE) * MINUTE;
     const events = purchaseTraffic({ customers: 250, start, seed: 7 });
-    for (const batch of batchesWithRetries(events, 200)) {
-      const posted = await postEvents(runtime.address, batch, {
-        authorization: `Bearer ${INGEST_KEY}`,
-      });
-      expect(posted.status, JSON.stringify(posted.body)).toBe(202);
-    }
+    await postAll(runtime.address, batchesWithRetries(events, 200), {
+      authorization: `Bearer ${INGEST_KEY}`,
+    });
     const dropoffsOf = (from: number, to: number): Promise<DropoffResponse> =>
       call(
         'GET',
         `/v1/journeys/${id}/dropoffs?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`,
       );
     // Every instance decided, so the figures no longer move under the page.
-    await expectDropoffsToMatch(dropoffsOf, PURCHASE, events, start, eventually);
+    await expectDropoffsToMatch(dropoffsOf, PURCHASE, events, start);
     await eventually(async () => {
       const { alerts } = await call('GET', '/v1/alerts?state=firing');
       expect(alerts.map((a: { rule_id: string }) => a.rule_id)).toContain('gift-wrap-broken');

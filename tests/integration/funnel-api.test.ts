@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../apps/cli/src/runtime.js';
 import { funnelRoutes } from '../../services/api/src/funnel-routes.js';
 import { ingest, queryFunnel } from '../support/funnel-client.js';
+import { putJourney } from '../support/http.js';
 import { startTestRuntime } from '../support/runtime.js';
 
 const T = Date.UTC(2026, 9, 1, 12);
@@ -61,20 +62,16 @@ describe('POST /v1/funnels/query', () => {
       event('early', 'view', -10),
       event('early', 'cart', 5),
     ]);
-    const put = await fetch(`${runtime.address}/v1/journeys/shop`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        name: 'Shop',
-        steps: [
-          { name: 'viewed', event_type: 'view' },
-          { name: 'carted', event_type: 'cart' },
-          { name: 'paid', event_type: 'pay' },
-        ],
-        step_timeout: '30s',
-      }),
+    await putJourney(runtime.address, {
+      id: 'shop',
+      name: 'Shop',
+      steps: [
+        { name: 'viewed', event_type: 'view' },
+        { name: 'carted', event_type: 'cart' },
+        { name: 'paid', event_type: 'pay' },
+      ],
+      step_timeout: '30s',
     });
-    expect(put.status).toBe(201);
   });
   afterAll(async () => {
     await runtime?.stop();

@@ -31,6 +31,9 @@ const RANGE = ['--from', at(0), '--to', at(3600)];
 describe('touchstream funnel', () => {
   let runtime: Runtime;
   let ingestKey: string;
+  /** `touchstream funnel <args>` against the running instance, with the query key. */
+  const funnel = (args: string[]) =>
+    touchstream(['funnel', ...args, '--url', runtime.address, '--key', 'query-key']);
 
   beforeAll(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'touchstream-funnel-cli-'));
@@ -69,18 +72,7 @@ describe('touchstream funnel', () => {
   });
 
   it('prints the funnel table', async () => {
-    const { code, stdout } = await touchstream([
-      'funnel',
-      '--steps',
-      'view,cart,pay',
-      '--window',
-      '1h',
-      ...RANGE,
-      '--url',
-      runtime.address,
-      '--key',
-      'query-key',
-    ]);
+    const { code, stdout } = await funnel(['--steps', 'view,cart,pay', '--window', '1h', ...RANGE]);
     expect(code).toBe(0);
     const lines = stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^step\s+customers\s+of start\s+of previous\s+dropped\s+median time$/);
@@ -91,32 +83,19 @@ describe('touchstream funnel', () => {
   });
 
   it('prints a table per breakdown value', async () => {
-    const { code, stdout } = await touchstream([
-      'funnel',
+    const { code, stdout } = await funnel([
       '--steps',
       'view,cart',
       '--breakdown',
       'channel',
       ...RANGE,
-      '--url',
-      runtime.address,
-      '--key',
-      'query-key',
     ]);
     expect(code).toBe(0);
     expect(stdout).toContain('\nweb\nstep');
   });
 
   it("reports the server's error", async () => {
-    const unknown = await touchstream([
-      'funnel',
-      '--journey',
-      'nope',
-      '--url',
-      runtime.address,
-      '--key',
-      'query-key',
-    ]);
+    const unknown = await funnel(['--journey', 'nope']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('404 not_found: There is no journey "nope".');
     const noKey = await touchstream(['funnel', '--steps', 'view,cart', '--url', runtime.address]);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { topicNames } from '@touchstream/contracts';
 import { readDeadLetters } from '@touchstream/store';
 import { afterEach, describe, expect, it } from 'vitest';
+import { putJourney } from '../support/http.js';
 import { KAFKA_CODECS, produceWithJava } from '../support/java-producer.js';
 import {
   batchesWithRetries,
@@ -11,7 +12,6 @@ import {
   expectDropoffsToMatch,
   PURCHASE,
   purchaseTraffic,
-  putJourney,
 } from '../support/journey-traffic.js';
 import { kafkaBrokers, uniqueName } from '../support/kafka.js';
 import { startTestRuntime } from '../support/runtime.js';
@@ -117,7 +117,7 @@ describe('a producer service on the Java Kafka client', () => {
       expect(await countStored(ids)).toEqual({ n: ids.length, distinct: ids.length });
 
       const dropoffs = dropoffsAt(runtime.address);
-      await expectDropoffsToMatch(dropoffs, PURCHASE, events, start, eventually);
+      await expectDropoffsToMatch(dropoffs, PURCHASE, events, start);
 
       const provenance = acknowledged.slice(valid.length);
       expect(await readDeadLetters(runtime.store, topics.touchpoints)).toEqual(

@@ -1,12 +1,9 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Runtime } from '../../apps/cli/src/runtime.js';
-import { callJson } from '../support/http.js';
-import { startTestRuntime } from '../support/runtime.js';
-
-const QUERY: Record<string, string> = { authorization: 'Bearer query-key' };
+import {
+  type JourneysFileRuntime,
+  SIGNUP_YAML,
+  startWithJourneysFile,
+} from '../support/runtime.js';
 
 const purchase = {
   name: 'Online purchase',
@@ -21,35 +18,14 @@ const purchase = {
 };
 
 describe('journeys API', () => {
-  let runtime: Runtime;
-  const call = (method: string, path: string, body?: unknown, headers = QUERY) =>
-    callJson(runtime.address, method, path, body, headers);
+  let api: JourneysFileRuntime;
+  const call: JourneysFileRuntime['call'] = (...args) => api.call(...args);
 
   beforeAll(async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'touchstream-journeys-'));
-    const file = join(dir, 'journeys.yaml');
-    await writeFile(
-      file,
-      [
-        'journeys:',
-        '  signup:',
-        '    name: Signup',
-        '    steps:',
-        '      - {name: visited, event_type: landing_viewed}',
-        '      - {name: registered, event_type: account_created}',
-        '    step_timeout: 1h',
-        'alert_rules: {}',
-      ].join('\n'),
-    );
-    runtime = await startTestRuntime({
-      TOUCHSTREAM_DATA_DIR: join(dir, 'data'),
-      TOUCHSTREAM_JOURNEYS_FILE: file,
-      TOUCHSTREAM_INGEST_KEYS: 'ingest-key',
-      TOUCHSTREAM_QUERY_KEYS: 'query-key',
-    });
+    api = await startWithJourneysFile('journeys', [...SIGNUP_YAML, 'alert_rules: {}']);
   });
   afterAll(async () => {
-    await runtime?.stop();
+    await api?.runtime.stop();
   });
 
   it('loads the journeys file at start', async () => {

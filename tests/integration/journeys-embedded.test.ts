@@ -1,9 +1,9 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Touchpoint } from '@touchstream/contracts';
-import { afterEach, describe, expect, it } from 'vitest';
-import { postEvents } from '../support/events.js';
+import { afterEach, describe, it } from 'vitest';
+import { postAll } from '../support/events.js';
+import { putJourney } from '../support/http.js';
 import {
   batchesWithRetries,
   dropoffsAt,
@@ -11,22 +11,13 @@ import {
   PURCHASE,
   PURCHASE_FILE,
   purchaseTraffic,
-  putJourney,
 } from '../support/journey-traffic.js';
 import { spawnTouchstream, startTestRuntime } from '../support/runtime.js';
-import { eventually } from '../support/wait.js';
 
 const HOUR = 3_600_000;
 // Short, so that the last instances are decided soon after the traffic stops; long enough
 // that no partition sits idle while the test is still sending.
 const IDLE = '8s';
-
-async function postAll(address: string, batches: readonly Touchpoint[][]) {
-  for (const batch of batches) {
-    const response = await postEvents(address, batch);
-    expect(response.status, JSON.stringify(response.body)).toBe(202);
-  }
-}
 
 describe('journey drop-offs on the embedded defaults', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
@@ -45,7 +36,7 @@ describe('journey drop-offs on the embedded defaults', () => {
     const start = Date.now() - 3 * HOUR;
     const events = purchaseTraffic({ customers: 250, start, seed: 1 });
     await postAll(runtime.address, batchesWithRetries(events, 200));
-    await expectDropoffsToMatch(dropoffsAt(runtime.address), PURCHASE, events, start, eventually);
+    await expectDropoffsToMatch(dropoffsAt(runtime.address), PURCHASE, events, start);
   });
 
   it('are unchanged by a restart of touchstream start mid-stream', async () => {
@@ -72,6 +63,6 @@ describe('journey drop-offs on the embedded defaults', () => {
     cleanup.push(() => second.kill('SIGTERM'));
     // The batch before the crash again, as a client unsure of its answer would send it.
     await postAll(second.address, batches.slice(half - 1));
-    await expectDropoffsToMatch(dropoffsAt(second.address), PURCHASE, events, start, eventually);
+    await expectDropoffsToMatch(dropoffsAt(second.address), PURCHASE, events, start);
   });
 });

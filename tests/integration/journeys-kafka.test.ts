@@ -2,12 +2,13 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BusLogger, createKafkaBus } from '@touchstream/bus';
-import { type Touchpoint, topicNames } from '@touchstream/contracts';
+import { topicNames } from '@touchstream/contracts';
 import { buildProcessor } from '@touchstream/processor';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { postEvents } from '../support/events.js';
+import { postAll } from '../support/events.js';
+import { putJourney } from '../support/http.js';
 import {
   batchesWithRetries,
   dropoffsAt,
@@ -15,7 +16,6 @@ import {
   PURCHASE,
   PURCHASE_FILE,
   purchaseTraffic,
-  putJourney,
 } from '../support/journey-traffic.js';
 import { kafkaBrokers, uniqueName } from '../support/kafka.js';
 import { spawnTouchstream, startTestRuntime } from '../support/runtime.js';
@@ -26,13 +26,6 @@ const HOUR = 3_600_000;
 // another's partitions over; short enough that the last instances are decided soon.
 const IDLE = '10s';
 const IDLE_MS = 10_000;
-
-async function postAll(address: string, batches: readonly Touchpoint[][]) {
-  for (const batch of batches) {
-    const response = await postEvents(address, batch);
-    expect(response.status, JSON.stringify(response.body)).toBe(202);
-  }
-}
 
 /** A bus logger that remembers the partitions its consumer group member was given. */
 function assignmentWatcher(groupId: string, topic: string) {
@@ -121,7 +114,7 @@ describe('journey drop-offs on Kafka', () => {
       (await m.metrics.getSingleMetric('touchstream_processor_records_consumed_total')?.get())
         ?.values[0]?.value ?? 0;
     expect(await consumedBy(b)).toBeGreaterThan(0);
-    await expectDropoffsToMatch(dropoffsAt(runtime.address), PURCHASE, events, start, eventually);
+    await expectDropoffsToMatch(dropoffsAt(runtime.address), PURCHASE, events, start);
     expect(await runtime.bus.lag(`${prefix}processor`, topics.touchpoints)).toBe(0);
   });
 
@@ -152,6 +145,6 @@ describe('journey drop-offs on Kafka', () => {
     const second = await spawnTouchstream(only, env);
     cleanup.push(() => second.kill('SIGTERM'));
     await postAll(second.address, batches.slice(half));
-    await expectDropoffsToMatch(dropoffsAt(second.address), PURCHASE, events, start, eventually);
+    await expectDropoffsToMatch(dropoffsAt(second.address), PURCHASE, events, start);
   });
 });

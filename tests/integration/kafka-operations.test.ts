@@ -12,12 +12,14 @@ import { type Runtime, startRuntime } from '../../apps/cli/src/runtime.js';
 import { FACTORIES } from '../../apps/cli/src/services.js';
 import { makeEvent, postEvents } from '../support/events.js';
 import { poisonedStore } from '../support/faulty-store.js';
+import { putJourney } from '../support/http.js';
 import { kafkaBrokers, privateBroker, uniqueName } from '../support/kafka.js';
 import { freePortPair } from '../support/ports.js';
 import { spawnTouchstream } from '../support/runtime.js';
 import { eventually } from '../support/wait.js';
 
 const JOURNEY = {
+  id: 'view-cart',
   name: 'View to cart',
   steps: [
     { name: 'viewed', event_type: 'product_viewed' },
@@ -193,12 +195,7 @@ describe('operating on Kafka', () => {
     const runtime = await startOnKafka('clock', 30_000);
     cleanup.push(() => runtime.stop());
     const topics = topicNames(runtime.config.kafka.topicPrefix);
-    const put = await fetch(`${runtime.address}/v1/journeys/view-cart`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(JOURNEY),
-    });
-    expect(put.status).toBe(201);
+    await putJourney(runtime.address, JOURNEY);
     const start = Date.now() - 60_000;
     const customers = Array.from({ length: 20 }, (_, i) => `clock-${i}`);
     const viewed = customers.map((c) =>

@@ -1,4 +1,5 @@
 import type { Touchpoint } from '@touchstream/contracts';
+import { callJson } from './http.js';
 
 let sequence = 0;
 
@@ -21,17 +22,22 @@ export function asTouchpoint(event: ReturnType<typeof makeEvent>): Touchpoint {
   return { ...event, timestamp: Date.parse(String(event.timestamp)) } as Touchpoint;
 }
 
-export async function postEvents(
+/** POST /v1/events with these events: the answer's status and parsed body. */
+export const postEvents = (
   baseUrl: string,
   events: unknown[],
   headers: Record<string, string> = {},
+) => callJson(baseUrl, 'POST', '/v1/events', { events }, headers);
+
+/** Posts each batch in turn; each must be answered 202. */
+export async function postAll(
+  baseUrl: string,
+  batches: readonly unknown[][],
+  headers: Record<string, string> = {},
 ) {
-  const response = await fetch(`${baseUrl}/v1/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ events }),
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: the tests assert the shape of what comes back.
-  const body: any = await response.json();
-  return { status: response.status, headers: response.headers, body };
+  for (const batch of batches) {
+    const { status, body } = await postEvents(baseUrl, batch, headers);
+    if (status !== 202)
+      throw new Error(`POST /v1/events answered ${status}: ${JSON.stringify(body)}`);
+  }
 }

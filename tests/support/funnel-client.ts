@@ -1,34 +1,16 @@
 /** Small HTTP helpers for the funnel suites. */
-
-export async function postJson(
-  baseUrl: string,
-  path: string,
-  body: unknown,
-  headers: Record<string, string> = {},
-) {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  // biome-ignore lint/suspicious/noExplicitAny: the tests assert the shape of what comes back.
-  const parsed: any = text ? JSON.parse(text) : undefined;
-  return { status: response.status, headers: response.headers, body: parsed };
-}
+import { postAll } from './events.js';
+import { callJson } from './http.js';
 
 /** Stores events through the collector; on the embedded bus a 202 means stored. */
 export async function ingest(baseUrl: string, events: unknown[]) {
-  for (let i = 0; i < events.length; i += 1000) {
-    const { status, body } = await postJson(baseUrl, '/v1/events', {
-      events: events.slice(i, i + 1000),
-    });
-    if (status !== 202) throw new Error(`ingest answered ${status}: ${JSON.stringify(body)}`);
-  }
+  const batches: unknown[][] = [];
+  for (let i = 0; i < events.length; i += 1000) batches.push(events.slice(i, i + 1000));
+  await postAll(baseUrl, batches);
 }
 
 export const queryFunnel = (baseUrl: string, body: unknown) =>
-  postJson(baseUrl, '/v1/funnels/query', body);
+  callJson(baseUrl, 'POST', '/v1/funnels/query', body);
 
 /** Medians compared to a millionth of a second: ClickHouse interpolates in floating point. */
 // biome-ignore lint/suspicious/noExplicitAny: a response of either side.

@@ -23,6 +23,7 @@ import { MAX_BODY_BYTES } from '@touchstream/contracts';
 import type { Store } from '@touchstream/store';
 import fc from 'fast-check';
 import { makeEvent } from './events.js';
+import { callJson } from './http.js';
 
 // ------------------------------------------------------------------ raw JSON text
 
@@ -1361,27 +1362,17 @@ export function acceptedEventIds(request: FuzzRequest, response: FuzzResponse): 
 
 // ------------------------------------------------------------------ the server around the fuzz
 
-const call = async (baseUrl: string, method: string, path: string, key: string, body?: unknown) => {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, text: await response.text() };
-};
-
 /** Stores the fixture journey and rule again: a previous route may have changed them. */
 export async function putFixtures(baseUrl: string, keys: Keys) {
   for (const [path, body] of [
     [`/v1/journeys/${FIXTURE_JOURNEY_ID}`, validJourney],
     [`/v1/alert-rules/${FIXTURE_RULE_ID}`, validAlertRule],
   ] as const) {
-    const { status, text } = await call(baseUrl, 'PUT', path, keys.query, body);
+    const { status, body: answer } = await callJson(baseUrl, 'PUT', path, body, {
+      authorization: `Bearer ${keys.query}`,
+    });
     if (status !== 200 && status !== 201)
-      throw new Error(`PUT ${path} answered ${status}: ${text}`);
+      throw new Error(`PUT ${path} answered ${status}: ${JSON.stringify(answer)}`);
   }
 }
 

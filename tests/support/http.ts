@@ -22,3 +22,14 @@ export async function callJson(
   const parsed: any = text ? JSON.parse(text) : undefined;
   return { status: response.status, body: parsed };
 }
+
+/** Defines a journey through the API, as a user would; it must be new. */
+export async function putJourney(
+  address: string,
+  { id, ...body }: { id: string } & Record<string, unknown>,
+) {
+  const { status, body: answer } = await callJson(address, 'PUT', `/v1/journeys/${id}`, body);
+  if (status !== 201) {
+    throw new Error(`PUT /v1/journeys/${id} answered ${status}: ${JSON.stringify(answer)}`);
+  }
+}

@@ -6,6 +6,7 @@ import {
   referenceDropoffs,
   referenceInstances,
 } from '../../packages/engine/src/reference-model.js';
+import { eventually } from './wait.js';
 
 const SEC = 1000;
 const MIN = 60 * SEC;
@@ -141,7 +142,6 @@ export async function expectDropoffsToMatch(
   journey: Journey,
   events: readonly Touchpoint[],
   start: number,
-  eventually: <T>(assertion: () => Promise<T>, timeoutMs?: number) => Promise<T>,
 ) {
   for (const { from, to } of rangesOver(start)) {
     const expected = expectedDropoffs(journey, events, from, to);
@@ -165,19 +165,6 @@ export async function expectDropoffsToMatch(
         transitions: expected.transitions,
       });
     }, 60_000);
-  }
-}
-
-/** Defines a journey through the API, as a user would; it must be new. */
-export async function putJourney(address: string, journey: Journey) {
-  const { id, ...body } = journey;
-  const response = await fetch(`${address}/v1/journeys/${id}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (response.status !== 201) {
-    throw new Error(`PUT /v1/journeys/${id} answered ${response.status}: ${await response.text()}`);
   }
 }
 

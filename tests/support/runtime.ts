@@ -1,10 +1,14 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '@touchstream/config';
 import pino from 'pino';
 import { SERVICE_NAMES, type ServiceName, startRuntime } from '../../apps/cli/src/runtime.js';
 import { FACTORIES } from '../../apps/cli/src/services.js';
+import { callJson } from './http.js';
 
 const CLI = new URL('../../apps/cli/bin/touchstream.js', import.meta.url).pathname;
 
@@ -22,6 +26,40 @@ export async function startTestRuntime(
   );
   return startRuntime(config, pino({ level: config.logLevel }), services);
 }
+
+/** The signup journey, as the journeys file of the API suites starts. */
+export const SIGNUP_YAML = [
+  'journeys:',
+  '  signup:',
+  '    name: Signup',
+  '    steps:',
+  '      - {name: visited, event_type: landing_viewed}',
+  '      - {name: registered, event_type: account_created}',
+  '    step_timeout: 1h',
+];
+
+/**
+ * `touchstream start` in this process on a journeys file of these YAML lines, with the
+ * ingest key `ingest-key` and the query key `query-key`. `call` sends a JSON request with
+ * the query key, or with the headers given instead.
+ */
+export async function startWithJourneysFile(name: string, yaml: readonly string[]) {
+  const dir = await mkdtemp(join(tmpdir(), `touchstream-${name}-`));
+  const file = join(dir, 'journeys.yaml');
+  await writeFile(file, yaml.join('\n'));
+  const runtime = await startTestRuntime({
+    TOUCHSTREAM_DATA_DIR: join(dir, 'data'),
+    TOUCHSTREAM_JOURNEYS_FILE: file,
+    TOUCHSTREAM_INGEST_KEYS: 'ingest-key',
+    TOUCHSTREAM_QUERY_KEYS: 'query-key',
+  });
+  const query: Record<string, string> = { authorization: 'Bearer query-key' };
+  const call = (method: string, path: string, body?: unknown, headers = query) =>
+    callJson(runtime.address, method, path, body, headers);
+  return { runtime, dir, call };
+}
+
+export type JourneysFileRuntime = Awaited<ReturnType<typeof startWithJourneysFile>>;
 
 /**
  * `touchstream <args>` as a child process; resolves once it logged the address it serves

@@ -7,7 +7,7 @@ import {
 } from '@touchstream/contracts';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { z } from 'zod';
-import { parseUrl } from './options.js';
+import { cannotReach, parseUrl } from './options.js';
 
 export interface FunnelOptions {
   journey?: string;
@@ -113,12 +113,8 @@ export function formatFunnel(response: FunnelResponse): string {
 
 /** A failed call as one clear sentence. */
 function describeFailure(url: string, error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.code === 'ECONNREFUSED')
-    return `cannot reach ${url}: connection refused (is it running?)`;
-  if (cause?.code === 'ENOTFOUND') return `cannot reach ${url}: unknown host`;
   if ((error as Error).name === 'TimeoutError') return `${url} did not answer within 60 s`;
-  return `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`;
+  return cannotReach(url, error);
 }
 
 interface Io {

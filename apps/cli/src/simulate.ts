@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDuration } from '@touchstream/contracts';
 import {
   type ClientStats,
@@ -6,7 +7,7 @@ import {
   type TouchstreamClient,
 } from '@touchstream/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { parseUrl } from './options.js';
+import { cannotReach, parseUrl } from './options.js';
 import {
   type BrokenStep,
   breakableSteps,
@@ -78,26 +79,6 @@ const MAX_RATE_PER_CUSTOMER = 1000 / TICK_MS;
  */
 const HANDOFF_PAUSE_MS = 600;
 
-function describeFailure(url: string, error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.code === 'ECONNREFUSED')
-    return `cannot reach ${url}: connection refused (is it running?)`;
-  if (cause?.code === 'ENOTFOUND') return `cannot reach ${url}: unknown host`;
-  return `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`;
-}
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
-
 /**
  * Runs one producer per channel (web, mobile, store, call centre, e-mail), each with its
  * own SDK client as separate channel services would, fed by simulated customers walking
@@ -125,7 +106,7 @@ export async function runSimulation(
     const health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10_000) });
     await health.body?.cancel();
   } catch (error) {
-    throw new SimulationError(describeFailure(url, error));
+    throw new SimulationError(cannotReach(url, error));
   }
 
   const stop = new AbortController();
@@ -268,7 +249,10 @@ export async function runSimulation(
       report(now);
       nextReport = now + progressEvery;
     }
-    await sleep(TICK_MS - ((Date.now() - started) % TICK_MS), stop.signal);
+    // An abort ends the wait early; the loop's condition then ends the run.
+    await sleep(TICK_MS - ((Date.now() - started) % TICK_MS), undefined, {
+      signal: stop.signal,
+    }).catch(() => {});
   }
 
   const finals = await Promise.all(CHANNELS.map((c) => clients[c].close({ timeoutMs: 15_000 })));

@@ -8,6 +8,7 @@ import {
   type Consumer,
   type OutgoingRecord,
 } from './bus.js';
+import { consumerHandle } from './consumer-handle.js';
 import { type Backoff, DEFAULT_BACKOFF, handleUntilDone } from './retry.js';
 import { StallWatch } from './stall-watch.js';
 
@@ -334,23 +335,13 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
     group.members.push(member);
     group.rebalance();
     const joined = group;
-    let stopping: Promise<void> | undefined;
-    const consumer: Consumer = {
-      stop: () => {
-        stopping ??= (async () => {
-          member.running = false;
-          joined.members.splice(joined.members.indexOf(member), 1);
-          await joined.drain(member);
-          // Its partitions go to the remaining members, from the last commit.
-          joined.rebalance();
-          consumers.delete(consumer);
-        })();
-        return stopping;
-      },
-      stalls: () => member.watch.stalls(),
-    };
-    consumers.add(consumer);
-    return consumer;
+    return consumerHandle(consumers, member.watch, async () => {
+      member.running = false;
+      joined.members.splice(joined.members.indexOf(member), 1);
+      await joined.drain(member);
+      // Its partitions go to the remaining members, from the last commit.
+      joined.rebalance();
+    });
   };
 
   return {

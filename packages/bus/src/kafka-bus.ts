@@ -17,6 +17,7 @@ import {
   type OutgoingRecord,
 } from './bus.js';
 import { registerKafkaCodecs } from './codecs.js';
+import { consumerHandle } from './consumer-handle.js';
 import { type Backoff, DEFAULT_BACKOFF, handleUntilDone } from './retry.js';
 import { type PartitionPosition, StallWatch } from './stall-watch.js';
 
@@ -341,22 +342,12 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         });
     }, WATCHDOG_INTERVAL_MS);
     watchdog.unref();
-    let stopping: Promise<void> | undefined;
-    const handle: Consumer = {
-      stalls: () => watch.stalls(),
-      stop: () => {
-        stopping ??= (async () => {
-          clearInterval(watchdog);
-          running = false;
-          // disconnect waits for the running batch, then leaves the group.
-          await consumer.disconnect();
-          consumers.delete(handle);
-        })();
-        return stopping;
-      },
-    };
-    consumers.add(handle);
-    return handle;
+    return consumerHandle(consumers, watch, async () => {
+      clearInterval(watchdog);
+      running = false;
+      // disconnect waits for the running batch, then leaves the group.
+      await consumer.disconnect();
+    });
   };
 
   return {

@@ -17,10 +17,6 @@ import {
 } from './batch.js';
 import { DeliveryError, type ErrorDetail } from './errors.js';
 
-/** The contract's limits for one `POST /v1/events`. */
-export { MAX_EVENTS_PER_REQUEST };
-export const MAX_BYTES_PER_REQUEST = MAX_BODY_BYTES;
-
 type PropertyValue = string | number | boolean | null;
 
 /** A touchpoint as a channel service tracks it: `event_id` and `timestamp` may be left out. */
@@ -159,7 +155,7 @@ export function createTouchstreamClient(options: ClientOptions): TouchstreamClie
   const endpoint = `${options.url.replace(/\/+$/, '')}/v1/events`;
   const limits: BatchLimits = {
     maxEvents: Math.min(MAX_EVENTS_PER_REQUEST, Math.max(1, options.maxBatchEvents ?? 1000)),
-    maxBytes: Math.min(MAX_BYTES_PER_REQUEST, options.maxBatchBytes ?? MAX_BYTES_PER_REQUEST),
+    maxBytes: Math.min(MAX_BODY_BYTES, options.maxBatchBytes ?? MAX_BODY_BYTES),
   };
   const flushIntervalMs = options.flushIntervalMs ?? 1000;
   const maxBuffered = options.maxBufferedEvents ?? 10_000;

@@ -1,17 +1,8 @@
+/** The contract's limits for one `POST /v1/events`, under the names the SDK gave them. */
 export {
-  type BackoffPolicy,
-  DEFAULT_BACKOFF,
-  isRetryableStatus,
-  parseRetryAfter,
-  retryDelay,
-} from './backoff.js';
-export {
-  type ClientOptions,
-  type ClientStats,
-  createTouchstreamClient,
-  MAX_BYTES_PER_REQUEST,
+  MAX_BODY_BYTES as MAX_BYTES_PER_REQUEST,
   MAX_EVENTS_PER_REQUEST,
-  type TouchstreamClient,
-  type TrackedEvent,
-} from './client.js';
-export { DeliveryError, type DeliveryErrorKind, type ErrorDetail } from './errors.js';
+} from '@touchstream/contracts';
+export * from './backoff.js';
+export * from './client.js';
+export * from './errors.js';
