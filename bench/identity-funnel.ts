@@ -18,7 +18,7 @@
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@touchstream/config';
-import { createStore, migrate, type Store } from '@touchstream/store';
+import { createStore, migrate } from '@touchstream/store';
 import { generateSql, range, STEPS } from './support/funnel-data.js';
 import { fmt, table } from './support/output.js';
 import { onCleanup, runMain, tempDir } from './support/run.js';
@@ -94,13 +94,15 @@ async function main() {
   const answers = await Promise.all(Object.values(QUERIES).map(answer));
   if (new Set(answers).size !== 1) throw new Error(`the variants disagree: ${answers.join(' | ')}`);
 
-  const times: Record<string, number[]> = {};
+  const times: Record<string, number[]> = Object.fromEntries(
+    Object.keys(QUERIES).map((name) => [name, []]),
+  );
   const load = loadavg()[0] ?? 0;
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, query] of Object.entries(QUERIES)) {
       const t = performance.now();
       await answer(query);
-      (times[name] ??= []).push(performance.now() - t);
+      times[name]?.push(performance.now() - t);
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
