@@ -111,10 +111,12 @@ describe('event times and the clocks that wrote them (collector)', () => {
     const shipped = JSON.parse(
       await readFile(new URL('../../docs/touchpoint.schema.json', import.meta.url), 'utf8'),
     );
-    const served = (await response.json()) as { required: string[] };
+    const served = (await response.json()) as { required: string[]; anyOf: unknown };
     expect(served, 'docs/touchpoint.schema.json is stale: run `npx touchstream schema`').toEqual(
       shipped,
     );
-    expect(served.required).toEqual(['event_id', 'customer_id', 'type', 'channel', 'timestamp']);
+    expect(served.required).toEqual(['event_id', 'type', 'channel', 'timestamp']);
+    // A customer id, an anonymous id, or both.
+    expect(served.anyOf).toEqual([{ required: ['customer_id'] }, { required: ['anonymous_id'] }]);
   });
 });

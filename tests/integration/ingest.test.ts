@@ -66,6 +66,21 @@ describe('POST /v1/events on the embedded defaults', () => {
     expect(Number(row?.n)).toBe(5);
   });
 
+  it('stores an event known only by its anonymous id under that id, and one with both', async () => {
+    const { customer_id: _, ...anonymous } = makeEvent({ customer_id: 'unused' });
+    const both = makeEvent({ customer_id: 'known-1', anonymous_id: 'cookie-1' });
+    const alone = { ...anonymous, anonymous_id: 'cookie-1' };
+    expect((await postEvents(url, [alone, both], INGEST)).status).toBe(202);
+    expect((await readEvents(runtime.store, 'cookie-1')).map((e) => e.anonymous_id)).toEqual([
+      'cookie-1',
+    ]);
+    const [known] = await readEvents(runtime.store, 'known-1');
+    expect(known?.anonymous_id).toBe('cookie-1');
+    const neither = await postEvents(url, [anonymous], INGEST);
+    expect(neither.status).toBe(400);
+    expect(JSON.stringify(neither.body)).toContain('is required unless anonymous_id is given');
+  });
+
   it('stores and matches values that look like SQL as plain data', async () => {
     const customer = "c'); DROP TABLE events; --";
     const event = makeEvent({

@@ -234,6 +234,7 @@ const KNOWN_KEYS = [
   'sent_at',
   'event_id',
   'customer_id',
+  'anonymous_id',
   'type',
   'channel',
   'timestamp',

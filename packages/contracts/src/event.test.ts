@@ -25,6 +25,29 @@ describe('touchpoint event', () => {
     );
   });
 
+  it('takes an anonymous id, and counts it as the customer until one is given', () => {
+    const { customer_id, ...anonymous } = valid;
+    expect(touchpointInput.parse({ ...anonymous, anonymous_id: 'cookie-1' })).toMatchObject({
+      customer_id: 'cookie-1',
+      anonymous_id: 'cookie-1',
+    });
+    expect(touchpointInput.parse({ ...valid, anonymous_id: 'cookie-1' })).toMatchObject({
+      customer_id,
+      anonymous_id: 'cookie-1',
+    });
+    const neither = touchpointInput.safeParse(anonymous);
+    expect(neither.success).toBe(false);
+    expect(detailsFromIssues(neither.error?.issues ?? [])).toEqual([
+      { path: 'customer_id', message: 'is required unless anonymous_id is given' },
+    ]);
+    expect(touchpointInput.safeParse({ ...anonymous, anonymous_id: '' }).success).toBe(false);
+    // What the bus carries decodes to the same event.
+    const event = touchpointInput.parse({ ...anonymous, anonymous_id: 'cookie-1' });
+    const record = encodeTouchpoint(event);
+    expect(record.key).toBe('cookie-1');
+    expect(decodeTouchpoint(Buffer.from(record.value), CLOCK)).toEqual({ ok: true, event });
+  });
+
   it('accepts the limits exactly', () => {
     const atLimits = {
       ...valid,

@@ -88,7 +88,16 @@ export const timestamp = z.union(
 export const touchpointInput = z
   .strictObject({
     event_id: text(1, 64).describe('Idempotency key: events with the same id count once.'),
-    customer_id: text(1, 128).describe('Who did it.'),
+    customer_id: text(1, 128)
+      .optional()
+      .describe(
+        'Who did it: the id the business knows them by. Required unless anonymous_id is given.',
+      ),
+    anonymous_id: text(1, 128)
+      .optional()
+      .describe(
+        'A device, cookie, phone or card id used before the customer is known. An event without customer_id counts for this id as a customer of its own.',
+      ),
     type: eventType.describe('What they did, e.g. product_viewed.'),
     channel: channelName.describe('Where: web, mobile, store, call_center, email, ...'),
     timestamp: timestamp.describe(
@@ -102,7 +111,18 @@ export const touchpointInput = z
     title: 'Touchstream touchpoint event',
     description:
       'One thing a customer did on one sales channel: one item of POST /v1/events, or the value of one record on the touchpoints topic.',
-  });
+    anyOf: [{ required: ['customer_id'] }, { required: ['anonymous_id'] }],
+  })
+  .refine((e) => e.customer_id !== undefined || e.anonymous_id !== undefined, {
+    message: 'is required unless anonymous_id is given',
+    path: ['customer_id'],
+  })
+  // Downstream every event has a customer: until the anonymous id is linked, the anonymous
+  // id is that customer. `customer_id === anonymous_id` then says no customer id was given.
+  .transform(({ customer_id, ...event }) => ({
+    ...event,
+    customer_id: customer_id ?? (event.anonymous_id as string),
+  }));
 
 /** The JSON Schema of a touchpoint event, as producers write it. */
 export const touchpointJsonSchema = () =>

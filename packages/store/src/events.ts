@@ -11,6 +11,7 @@ export function toEventRow(event: Touchpoint) {
   return {
     event_id: event.event_id,
     customer_id: event.customer_id,
+    anonymous_id: event.anonymous_id ?? '',
     type: event.type,
     channel: event.channel,
     timestamp: toClickHouseTime(event.timestamp),
@@ -27,6 +28,8 @@ export async function insertEvents(client: ClickHouseClient, events: readonly To
 export interface StoredEvent {
   event_id: string;
   customer_id: string;
+  /** '' when the event carried none. */
+  anonymous_id: string;
   type: string;
   channel: string;
   /** `YYYY-MM-DD hh:mm:ss.sss`, UTC. */
@@ -41,7 +44,7 @@ export async function readEvents(
 ): Promise<StoredEvent[]> {
   return (
     await client.query({
-      query: `SELECT event_id, customer_id, type, channel, timestamp, properties
+      query: `SELECT event_id, customer_id, anonymous_id, type, channel, timestamp, properties
               FROM events FINAL WHERE customer_id = {customer:String}
               ORDER BY timestamp, event_id`,
       query_params: { customer: customerId },
