@@ -242,7 +242,7 @@ async function pieces(store: Store) {
     Buffer.from(encodeTouchpoint(toTouchpoint(source.next())).value),
   );
   const events = values.map((v) => (decodeTouchpoint(v, CLOCK) as { event: Touchpoint }).event);
-  const rows = events.map(toEventRow);
+  const rows = events.map((e) => toEventRow(e));
   await store.command({ query: 'CREATE TABLE IF NOT EXISTS events_bench AS events' });
   const rowsTable = [
     [
@@ -250,7 +250,7 @@ async function pieces(store: Store) {
       await timeIt(() => values.map((v) => decodeTouchpoint(v, CLOCK)), 10),
     ],
     ['  of which JSON.parse', await timeIt(() => values.map((v) => JSON.parse(v.toString())), 10)],
-    ['toEventRow', await timeIt(() => events.map(toEventRow), 10)],
+    ['toEventRow', await timeIt(() => events.map((e) => toEventRow(e)), 10)],
     [
       'chDB insert (JSONEachRow) into a copy of events',
       await timeIt(
@@ -273,7 +273,7 @@ async function main() {
   onCleanup(() => bus.close());
   const topics = topicNames(`bench-${Date.now().toString(36)}.`);
   await bus.ensureTopics([topics.touchpoints, topics.touchpointsDlq], PARTITIONS);
-  const rows = (await preload(bus, topics.touchpoints)).map(toEventRow);
+  const rows = (await preload(bus, topics.touchpoints)).map((e) => toEventRow(e));
 
   const dataDir = await tempDir('touchstream-bench-chdb-');
   const store = await createStore({

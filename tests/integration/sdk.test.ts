@@ -7,6 +7,7 @@ import { createTouchstreamClient, type DeliveryError } from '@touchstream/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../apps/cli/src/runtime.js';
 import { startTestRuntime } from '../support/runtime.js';
+import { eventually } from '../support/wait.js';
 
 const KEY = 'ingest-key';
 
@@ -219,6 +220,71 @@ describe('the SDK against a running collector', () => {
     const stats = await client.close();
     expect(errors.map((e) => [e.kind, e.status])).toEqual([['rejected', 401]]);
     expect(stats).toMatchObject({ rejected: 1, requests: 1 });
+  });
+
+  /** Stored events that carried this anonymous id, duplicates folded, in event-time order. */
+  async function storedByAnonymousId(anonymousId: string) {
+    return (
+      await runtime.store.query({
+        query: `SELECT event_id, customer_id, anonymous_id, type, channel, properties
+                FROM events FINAL WHERE anonymous_id = {a:String} ORDER BY timestamp, event_id`,
+        query_params: { a: anonymousId },
+        format: 'JSONEachRow',
+      })
+    ).json<{
+      event_id: string;
+      customer_id: string;
+      anonymous_id: string;
+      type: string;
+      channel: string;
+      properties: string;
+    }>();
+  }
+
+  it('sends a visitor’s events before identify with its anonymous id, then with both ids, and they stitch', async () => {
+    const errors: DeliveryError[] = [];
+    const client = createTouchstreamClient({
+      url: runtime.address,
+      key: KEY,
+      onError: (e) => errors.push(e),
+    });
+    const at = (minute: number) => Date.UTC(2026, 9, 2, 12, minute);
+    // Two visitors served at once by one client: one with the shop's cookie id, one with an
+    // id the SDK makes up.
+    const shopper = client.visitor('visitor-cookie-1', { channel: 'web' });
+    const walkIn = client.visitor(undefined, { channel: 'store' });
+    shopper.track({ type: 'product_viewed', timestamp: at(0), properties: { sku: 'a' } });
+    walkIn.track({ type: 'till_scanned', timestamp: at(0) });
+    shopper.track({ type: 'cart_added', timestamp: at(1) });
+    // Sent, and stored under the cookie, before the link exists.
+    await client.flush();
+    expect(shopper.identify('visitor-c1', { plan: 'gold' }, { timestamp: at(2) })).toBe(true);
+    shopper.track({ type: 'checkout_started', timestamp: at(3) });
+    walkIn.track({ type: 'receipt_printed', timestamp: at(4) });
+    const stats = await client.close();
+    expect(errors).toEqual([]);
+    expect(stats).toMatchObject({ tracked: 6, accepted: 6, refused: 0 });
+
+    // Once the link is processed, the events sent under the cookie alone are the
+    // customer's too (stitched): every row of the cookie is filed under the customer.
+    let shopperRows: Awaited<ReturnType<typeof storedByAnonymousId>> = [];
+    await eventually(async () => {
+      shopperRows = await storedByAnonymousId('visitor-cookie-1');
+      expect(shopperRows.map((r) => [r.type, r.customer_id, r.anonymous_id])).toEqual([
+        ['product_viewed', 'visitor-c1', 'visitor-cookie-1'],
+        ['cart_added', 'visitor-c1', 'visitor-cookie-1'],
+        ['identified', 'visitor-c1', 'visitor-cookie-1'],
+        ['checkout_started', 'visitor-c1', 'visitor-cookie-1'],
+      ]);
+    });
+    expect(shopperRows[2]?.channel).toBe('web');
+    expect(JSON.parse(shopperRows[2]?.properties ?? '{}')).toEqual({ plan: 'gold' });
+
+    const walkInRows = await storedByAnonymousId(walkIn.anonymousId);
+    expect(walkInRows.map((r) => [r.type, r.customer_id, r.channel])).toEqual([
+      ['till_scanned', walkIn.anonymousId, 'store'],
+      ['receipt_printed', walkIn.anonymousId, 'store'],
+    ]);
   });
 
   it('close() sends what is buffered without waiting for the interval, then refuses more', async () => {

@@ -73,6 +73,12 @@ export interface Bus {
   /** Resolves once the records are durably accepted: acknowledged by all in-sync replicas,
    *  or on the embedded bus, handled by every consumer group of the topic. */
   publish(topic: string, records: readonly OutgoingRecord[]): Promise<void>;
+  /**
+   * For a handler that writes to a topic it consumes itself, which must not wait for its
+   * own handling. On Kafka the same as `publish`; on the embedded bus it resolves once the
+   * records are in the log, held in memory like everything the embedded bus holds.
+   */
+  append(topic: string, records: readonly OutgoingRecord[]): Promise<void>;
   consume(options: ConsumeOptions): Promise<Consumer>;
   /** Records of the topic not yet committed by the group: its consumer lag. */
   lag(groupId: string, topic: string): Promise<number>;

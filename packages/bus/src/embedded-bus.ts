@@ -261,21 +261,13 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
     return topic;
   };
 
-  const publish = async (name: string, records: readonly OutgoingRecord[]) => {
+  /** Puts the records in their partitions' logs and wakes the groups that read them. */
+  const appendRecords = (name: string, records: readonly OutgoingRecord[], ticket?: Ticket) => {
     if (closed) throw new BusUnavailableError('the bus is closed');
     const topic = topicOf(name);
     if (topic.backlog() + records.length > maxBacklog) {
       throw new BusUnavailableError(`topic ${name} holds ${maxBacklog} unhandled records`);
     }
-    let refuse: (error: Error) => void = () => {};
-    const refused = new Promise<never>((_, reject) => {
-      refuse = reject;
-    });
-    const ticket = new Ticket((reason) =>
-      refuse(
-        new BusUnavailableError(`records not handled within ${publishTimeoutMs}ms; ${reason}`),
-      ),
-    );
     const lastOffsets = new Map<number, number>();
     for (const record of records) {
       const partition = partitionOf(record.key, topic.partitions.length);
@@ -290,7 +282,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
         headers: { ...record.headers },
         decoded: record.decoded,
       };
-      tickets.set(appended, ticket);
+      if (ticket) tickets.set(appended, ticket);
       log.records.push(appended);
       lastOffsets.set(partition, offset);
     }
@@ -305,6 +297,20 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
         group.wake(partition);
       }
     }
+    return handled;
+  };
+
+  const publish = async (name: string, records: readonly OutgoingRecord[]) => {
+    let refuse: (error: Error) => void = () => {};
+    const refused = new Promise<never>((_, reject) => {
+      refuse = reject;
+    });
+    const ticket = new Ticket((reason) =>
+      refuse(
+        new BusUnavailableError(`records not handled within ${publishTimeoutMs}ms; ${reason}`),
+      ),
+    );
+    const handled = appendRecords(name, records, ticket);
     const timer = setTimeout(() => ticket.expire(), publishTimeoutMs);
     pendingTickets.add(ticket);
     try {
@@ -313,6 +319,10 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
       clearTimeout(timer);
       pendingTickets.delete(ticket);
     }
+  };
+
+  const append = async (name: string, records: readonly OutgoingRecord[]) => {
+    appendRecords(name, records);
   };
 
   const consume = async (consumeOptions: ConsumeOptions): Promise<Consumer> => {
@@ -350,6 +360,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions = {}): Bus {
       for (const name of names) topicOf(name, partitions);
     },
     publish,
+    append,
     consume,
     async lag(groupId, name) {
       const topic = topicOf(name);

@@ -363,6 +363,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       });
     },
     publish,
+    append: publish,
     consume,
     async lag(groupId, topic) {
       let lag = 0n;

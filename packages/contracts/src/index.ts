@@ -5,6 +5,7 @@ export * from './duration.js';
 export * from './errors.js';
 export * from './event.js';
 export * from './funnel.js';
+export * from './identity-message.js';
 export * from './journey.js';
 export * from './keyed-queue.js';
 export * from './topics.js';

@@ -14,3 +14,14 @@ export const DLQ_HEADERS = {
   partition: 'dlq_partition',
   offset: 'dlq_offset',
 } as const;
+
+/**
+ * Headers of the records the processor writes to the touchpoints topic itself to stitch
+ * identities (API.md, "Identities"); producers must not set them. `control` marks a
+ * message that is not an event; `customer` carries an anonymous event to the partition of
+ * the customer its id is linked to.
+ */
+export const IDENTITY_HEADERS = {
+  control: 'touchstream_control',
+  customer: 'touchstream_customer',
+} as const;

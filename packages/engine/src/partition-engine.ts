@@ -87,7 +87,7 @@ export class PartitionEngine {
     [],
     (a, b) => a.at - b.at,
   );
-  private readonly pending = new TinyQueue<Pending>([], byTimeThenArrival);
+  private pending = new TinyQueue<Pending>([], byTimeThenArrival);
   private seq = 0;
   private watermark: number | null = null;
   private forgottenUntil: number | null = null;
@@ -218,6 +218,18 @@ export class PartitionEngine {
     for (const [journey, instance] of Object.entries(copy.instances)) {
       this.schedule(customer, journey, instance);
     }
+  }
+
+  /**
+   * Takes out the events of a customer still waiting for event time: its id now belongs to
+   * another customer (stitching), whose partition applies them instead.
+   */
+  takePending(customer: string): EngineEvent[] {
+    const [taken, kept] = [[] as Pending[], [] as Pending[]];
+    for (const p of this.pending.data) (p.event.customer_id === customer ? taken : kept).push(p);
+    if (taken.length === 0) return [];
+    this.pending = new TinyQueue(kept, byTimeThenArrival);
+    return taken.sort((a, b) => a.seq - b.seq).map((p) => p.event);
   }
 
   /** Moves event time forward with no event, as the wall clock does for an idle partition. */

@@ -16,14 +16,22 @@ import {
   requestBody,
 } from './batch.js';
 import { DeliveryError, type ErrorDetail } from './errors.js';
+import { createVisitor, type Visitor, type VisitorOptions } from './visitor.js';
 
 type PropertyValue = string | number | boolean | null;
 
-/** A touchpoint as a channel service tracks it: `event_id` and `timestamp` may be left out. */
+/**
+ * A touchpoint as a channel service tracks it: `event_id` and `timestamp` may be left out.
+ * It carries `customer_id`, `anonymous_id` or both (checked at `track`); with both, it links
+ * the anonymous id to the customer. `client.visitor()` fills the ids in for one visitor.
+ */
 export interface TrackedEvent {
   /** The idempotency key; a UUIDv7 is generated when absent. */
   event_id?: string;
-  customer_id: string;
+  /** 1-128 chars; required unless `anonymous_id` is given. */
+  customer_id?: string;
+  /** 1-128 chars: a cookie, device, phone or card id used before the customer is known. */
+  anonymous_id?: string;
   type: string;
   channel: string;
   /** ISO 8601 with a zone, epoch milliseconds or a Date; now when absent. */
@@ -66,7 +74,7 @@ export interface ClientOptions {
 export interface ClientStats {
   /** Taken in by `track`. */
   tracked: number;
-  /** Refused by `track` (buffer full, invalid, closed). */
+  /** Refused by `track` (buffer full, invalid, closed) or `identify` (also: conflict). */
   refused: number;
   /** Sent for the first time. */
   sent: number;
@@ -91,6 +99,13 @@ export interface TouchstreamClient {
    * keeps serving its customers.
    */
   track(event: TrackedEvent): boolean;
+  /**
+   * A handle for one visitor, known by `anonymousId` (a random UUID when absent), whose
+   * `track` adds the visitor's ids and whose `identify` links it to a customer. Handles are
+   * independent: make one per visitor; they share this client's queue. Never throws: ids
+   * that break the contract make the handle's events refused, like any invalid event.
+   */
+  visitor(anonymousId?: string, options?: VisitorOptions): Visitor;
   /** Sends everything tracked so far; resolves once each of those events is settled. */
   flush(): Promise<void>;
   /**
@@ -201,7 +216,7 @@ export function createTouchstreamClient(options: ClientOptions): TouchstreamClie
     }
   };
 
-  const refuse = (error: DeliveryError) => {
+  const refuse = (error: DeliveryError): false => {
     counts.refused += 1;
     report(error);
     return false;
@@ -341,7 +356,7 @@ export function createTouchstreamClient(options: ClientOptions): TouchstreamClie
 
   const stats = (): ClientStats => ({ ...counts, pending: enqueued - settled });
 
-  return {
+  const client: TouchstreamClient = {
     track(input) {
       if (closed)
         return refuse(new DeliveryError('closed', 'the client is closed', { events: [input] }));
@@ -408,6 +423,8 @@ export function createTouchstreamClient(options: ClientOptions): TouchstreamClie
       else if (timer === undefined && !pumping) scheduleInterval();
       return true;
     },
+    visitor: (anonymousId, visitorOptions) =>
+      createVisitor({ track: (event) => client.track(event), refuse }, anonymousId, visitorOptions),
     flush,
     async close(closeOptions = {}) {
       closed = true;
@@ -421,4 +438,5 @@ export function createTouchstreamClient(options: ClientOptions): TouchstreamClie
     },
     stats,
   };
+  return client;
 }

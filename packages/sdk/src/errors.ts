@@ -5,8 +5,16 @@
  * - `buffer_full`: `track` refused the event because the buffer is at `maxBufferedEvents`.
  * - `invalid_event`: `track` refused the event because it breaks the contract.
  * - `closed`: `track` was called after `close()`.
+ * - `identity_conflict`: a visitor's `identify` named another customer than the one it is
+ *   already identified as; its `identified` event was not sent.
  */
-export type DeliveryErrorKind = 'rejected' | 'gave_up' | 'buffer_full' | 'invalid_event' | 'closed';
+export type DeliveryErrorKind =
+  | 'rejected'
+  | 'gave_up'
+  | 'buffer_full'
+  | 'invalid_event'
+  | 'closed'
+  | 'identity_conflict';
 
 export interface ErrorDetail {
   index?: number;

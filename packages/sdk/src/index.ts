@@ -6,3 +6,11 @@ export {
 export * from './backoff.js';
 export * from './client.js';
 export * from './errors.js';
+export {
+  DEFAULT_IDENTIFY_CHANNEL,
+  IDENTIFIED_EVENT_TYPE,
+  type IdentifyOptions,
+  type Visitor,
+  type VisitorEvent,
+  type VisitorOptions,
+} from './visitor.js';

@@ -7,11 +7,16 @@ export function toClickHouseTime(epochMs: number): string {
   return new Date(epochMs).toISOString().replace('T', ' ').slice(0, 23);
 }
 
-export function toEventRow(event: Touchpoint) {
+/**
+ * The event's row: under its customer id or, when it carried none, its anonymous id, or
+ * the customer `linkedTo` names when that id is linked (stitched).
+ */
+export function toEventRow(event: Touchpoint, linkedTo?: string) {
   return {
     event_id: event.event_id,
-    customer_id: event.customer_id,
+    customer_id: linkedTo ?? event.customer_id,
     anonymous_id: event.anonymous_id ?? '',
+    stitched: linkedTo === undefined ? 0 : 1,
     type: event.type,
     channel: event.channel,
     timestamp: toClickHouseTime(event.timestamp),
@@ -22,7 +27,11 @@ export function toEventRow(event: Touchpoint) {
 /** Writes events; resolves once ClickHouse acknowledged the whole batch. */
 export async function insertEvents(client: ClickHouseClient, events: readonly Touchpoint[]) {
   if (events.length === 0) return;
-  await client.insert({ table: 'events', values: events.map(toEventRow), format: 'JSONEachRow' });
+  await client.insert({
+    table: 'events',
+    values: events.map((e) => toEventRow(e)),
+    format: 'JSONEachRow',
+  });
 }
 
 export interface StoredEvent {

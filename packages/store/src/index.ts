@@ -7,6 +7,7 @@ export * from './dead-letters.js';
 export { type DropoffCounts, type DropoffTransition, queryDropoffs } from './dropoffs.js';
 export * from './events.js';
 export * from './funnels.js';
+export * from './identities.js';
 export * from './journey-facts.js';
 export * from './journey-state.js';
 export * from './journeys.js';

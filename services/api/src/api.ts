@@ -1,6 +1,7 @@
 import type { Store } from '@touchstream/store';
 import type { FastifyPluginAsync } from 'fastify';
 import { alertRoutes } from './alert-routes.js';
+import { customersRoutes } from './customers-routes.js';
 import { funnelRoutes } from './funnel-routes.js';
 import { journeysRoutes } from './journeys-routes.js';
 import { schemaRoutes } from './schema-routes.js';
@@ -11,12 +12,13 @@ export interface ApiDeps {
   webhooks?: { allowInternal: boolean };
 }
 
-/** The query API: journeys and their drop-offs, funnels, alert rules and alerts, the event schema. */
+/** The query API: journeys and their drop-offs, funnels, customers, alert rules and alerts, the event schema. */
 export function buildApi(deps: ApiDeps) {
   const plugins = [
     journeysRoutes(deps.store),
     alertRoutes(deps.store, deps.webhooks ?? { allowInternal: false }),
     funnelRoutes({ store: deps.store }),
+    customersRoutes(deps.store),
     schemaRoutes(),
   ];
   const routes: FastifyPluginAsync = async (app) => {

@@ -46,6 +46,19 @@ export interface JourneyTrackerDeps {
    * offset of an earlier process says nothing about the records of this one.
    */
   offsetScope: string;
+  /**
+   * Sends events that waited for event time here to the partition of the customer their
+   * anonymous id now belongs to (see stitching.ts).
+   */
+  carry?: (events: EngineEvent[], customer: string) => Promise<void>;
+}
+
+/** What stitching changed under this partition's customers. */
+export interface Restitched {
+  /** Customers to recompute from their stored events. */
+  recompute: readonly string[];
+  /** Anonymous ids of this partition filed under a customer, with that customer. */
+  filed: ReadonlyMap<string, string>;
 }
 
 /** A partition's engine and where it stands in the partition. */
@@ -142,12 +155,14 @@ export class JourneyTracker {
   /**
    * Applies a partition's records; resolves once their facts and the checkpoint are
    * stored. `stored` settles once the records' events are in the events table: a
-   * correction reads the customer's history from there.
+   * correction reads the customer's history from there. `restitched` names customers
+   * whose events stitching filed anew: they are recomputed too.
    */
   async process(
     partition: number,
     records: ReadonlyArray<{ offset: string; event?: Touchpoint }>,
     stored: Promise<unknown> = Promise.resolve(),
+    restitched?: Promise<Restitched>,
   ) {
     await this.refreshJourneys();
     await this.withSlot(partition, async (slot) => {
@@ -159,7 +174,14 @@ export class JourneyTracker {
       const rows = this.rowsOf(slot.engine.apply(events));
       this.seen.inc({ kind: 'late' }, slot.engine.seen.late - seen.late);
       this.seen.inc({ kind: 'repeat' }, slot.engine.seen.repeats - seen.repeats);
-      const corrections = slot.engine.takeCorrections();
+      const stitched = await restitched;
+      for (const [id, customer] of stitched?.filed ?? []) {
+        const waiting = slot.engine.takePending(id);
+        if (waiting.length > 0) await this.deps.carry?.(waiting, customer);
+      }
+      const corrections = [
+        ...new Set([...slot.engine.takeCorrections(), ...(stitched?.recompute ?? [])]),
+      ];
       if (corrections.length > 0) {
         await stored;
         rows.push(...(await this.correct(slot.engine, corrections)));
@@ -176,8 +198,8 @@ export class JourneyTracker {
    * read together: a backfill of many customers is a few queries.
    */
   private async correct(engine: PartitionEngine, customers: string[]): Promise<FactRow[]> {
-    const eventTime = engine.eventTime;
-    if (eventTime === null) return [];
+    // A partition that has seen no event yet stands at the wall clock, as when idle.
+    const eventTime = engine.eventTime ?? this.now() - this.deps.allowedLatenessMs;
     this.correcting.inc(customers.length);
     try {
       const types = [

@@ -23,9 +23,25 @@ const record = (value: string, decoded?: unknown): BusRecord => ({
 });
 
 describe('outcomeOf', () => {
-  it('makes a valid record an event with its row', () => {
+  it('makes a valid record an event', () => {
     const outcome = outcomeOf(record(JSON.stringify(event)), CLOCK);
-    expect(outcome).toMatchObject({ kind: 'ok', event, row: { event_id: 'e-1' } });
+    expect(outcome).toMatchObject({ kind: 'ok', event });
+  });
+
+  it('reads the processor’s own identity messages by their header, and dead-letters bad ones', () => {
+    const linked = { kind: 'linked', anonymous_id: 'cookie-1' };
+    const control = (value: string): BusRecord => ({
+      ...record(value),
+      headers: { touchstream_control: 'linked' },
+    });
+    expect(outcomeOf(control(JSON.stringify(linked)), CLOCK)).toEqual({
+      kind: 'identity',
+      message: linked,
+    });
+    const bad = outcomeOf(control(JSON.stringify(event)), CLOCK);
+    expect(bad.kind === 'dead_letter' && bad.letter.headers?.dlq_reason).toBe(
+      'invalid_identity_message',
+    );
   });
 
   it('takes what the collector of this process validated without decoding the bytes again', () => {

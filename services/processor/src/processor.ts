@@ -10,6 +10,7 @@ import type {
 import {
   DEFAULT_MAX_FUTURE_MS,
   DLQ_HEADERS,
+  type IdentityMessage,
   type TopicNames,
   type Touchpoint,
 } from '@touchstream/contracts';
@@ -18,6 +19,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { JourneyTracker } from './journey-tracker.js';
 import { deadLetter, outcomeOf } from './outcomes.js';
+import { carried, type Incoming, Stitching } from './stitching.js';
 
 export interface ProcessorDeps {
   bus: Bus;
@@ -123,7 +125,14 @@ export function buildProcessor(deps: ProcessorDeps) {
     logger,
     metrics: deps.metrics,
     ...deps.journeys,
+    carry: (events, customer) =>
+      bus.append(
+        topics.touchpoints,
+        events.map((e) => carried(e as Touchpoint, customer)),
+      ),
   });
+
+  const stitching = new Stitching(store, deps.metrics);
 
   /**
    * Inserts the rows alone, halving them while ClickHouse refuses what they hold, and
@@ -169,32 +178,37 @@ export function buildProcessor(deps: ProcessorDeps) {
   const handleTouchpoints = async (batch: Batch) => {
     const stopTimer = batchSeconds.startTimer();
     const clock = { now: now(), maxFutureMs: deps.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS };
-    const rows: EventRow[] = [];
-    const rowRecords: BusRecord[] = [];
+    const incoming: Incoming[] = [];
+    const messages: IdentityMessage[] = [];
     const dead: OutgoingRecord[] = [];
-    const tracked: { offset: string; event?: Touchpoint }[] = [];
     for (const record of batch.records) {
       const outcome = outcomeOf(record, clock);
-      if (outcome.kind === 'ok') {
-        rows.push(outcome.row);
-        rowRecords.push(record);
-      } else dead.push(outcome.letter);
-      tracked.push({
-        offset: record.offset,
-        event: outcome.kind === 'ok' ? outcome.event : undefined,
-      });
+      if (outcome.kind === 'ok') incoming.push(outcome);
+      else if (outcome.kind === 'identity') messages.push(outcome.message);
+      else dead.push(outcome.letter);
     }
+    const plan = await stitching.plan(incoming);
+    const tracked = batch.records.map((r) => ({ offset: r.offset, event: plan.applied.get(r) }));
     // All of it is stored before the batch is committed. A row ClickHouse refuses has
     // been through the journey engine by then; the dead letter says so for replay.
-    const stored = storeRows(rows);
+    const stored = storeRows(plan.rows.map((r) => r.row));
+    // What other partitions are told goes out once this batch's rows are stored, so that
+    // whatever they do in answer reads them.
+    const stitched = stored.then(async () => {
+      const settled = await stitching.settle(messages);
+      const outgoing = [...plan.outgoing, ...settled.outgoing];
+      if (outgoing.length > 0) await bus.append(topics.touchpoints, outgoing);
+      return settled;
+    });
     const [refused] = await Promise.all([
       stored,
       dead.length > 0 ? bus.publish(topics.touchpointsDlq, dead) : undefined,
-      tracker.process(batch.partition, tracked, stored),
+      tracker.process(batch.partition, tracked, stored, stitched),
+      stitched,
     ]);
     if (refused.length > 0) {
       const poison = refused.map(({ index, error }) =>
-        deadLetter(rowRecords[index] as BusRecord, `store_refused: ${refusal(error)}`),
+        deadLetter(plan.rows[index]?.record as BusRecord, `store_refused: ${refusal(error)}`),
       );
       await bus.publish(topics.touchpointsDlq, poison);
       dead.push(...poison);
@@ -291,7 +305,10 @@ export function buildProcessor(deps: ProcessorDeps) {
           onHandlerError,
           stallAfterMs: deps.stallAfterMs,
           concurrency: CONCURRENCY,
-          onAssignment: (partitions) => tracker.assigned(partitions),
+          onAssignment: (partitions) => {
+            stitching.forget();
+            tracker.assigned(partitions);
+          },
         }),
         await bus.consume({
           groupId: deadLetterGroup,
