@@ -1,24 +1,29 @@
 /**
- * Funnels over stitched identities (issue: one customer across channels), measured before
- * the design is chosen. The same 10 million events of 1 million customers three ways:
+ * Funnels over stitched identities. The funnel benchmark's 10 million events of 1 million
+ * customers, where the first 30% of every customer's events carried only an anonymous id
+ * and the link came later, against the same events with their customer id from the start:
  *
  * - known from the start: every event carries its customer id (the funnel benchmark's data);
- * - look-up table joined at query time: the first 30% of every customer's events carry an
- *   anonymous id instead (linked later), and a links table (anonymous id -> customer) is
- *   joined in the funnel query, which groups by the resolved customer (PostHog's
- *   "overrides");
- * - squashed: the same anonymous events rewritten with their customer id, as a background
- *   job would leave them; the sort key is by customer again.
+ * - links joined at query time, before stitching: the anonymous events as stored when they
+ *   arrived, a links table joined in the funnel query, grouped by the resolved customer
+ *   (PostHog's "overrides"; measured to explain the choice, not used);
+ * - stitched by Touchstream, just after: the anonymous events filed under their customers
+ *   by the processor's own code (`fileUnderCustomers`, BENCH_IDS_PER_CALL anonymous ids per
+ *   call), with the moved rows still lightweight-deleted in their
+ *   parts;
+ * - stitched, after merges: the same once ClickHouse merged the parts.
  *
- * Every variant must give the same funnel; the target is within 1.3x of the first.
+ * Every variant must give the same funnel; the target is within 1.3x of the first. The time
+ * to stitch is reported too.
  *
  *   npx tsx bench/identity-funnel.ts
- * Env: BENCH_EVENTS (10,000,000), BENCH_CUSTOMERS (1,000,000), BENCH_ROUNDS (5).
+ * Env: BENCH_EVENTS (10,000,000), BENCH_CUSTOMERS (1,000,000), BENCH_ROUNDS (5),
+ * BENCH_IDS_PER_CALL (100,000).
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@touchstream/config';
-import { createStore, migrate } from '@touchstream/store';
+import { createStore, fileUnderCustomers, migrate, type Store } from '@touchstream/store';
 import { generateSql, range, STEPS } from './support/funnel-data.js';
 import { fmt, table } from './support/output.js';
 import { onCleanup, runMain, tempDir } from './support/run.js';
@@ -29,6 +34,7 @@ const CUSTOMERS = Number(env.BENCH_CUSTOMERS ?? 1_000_000);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
 /** Of each customer's events (10 by default), the first ANONYMOUS_EVENTS are anonymous. */
 const ANONYMOUS_EVENTS = Math.round(0.3 * Math.max(1, Math.floor(EVENTS / CUSTOMERS)));
+const IDS_PER_CALL = Number(env.BENCH_IDS_PER_CALL ?? 100_000);
 
 const inRange = `timestamp >= parseDateTime64BestEffort('${range.from}', 3)
       AND timestamp < parseDateTime64BestEffort('${range.to}', 3) + INTERVAL 1 HOUR
@@ -41,14 +47,33 @@ const funnel = (source: string, person: string) => `
     FROM ${source} WHERE ${inRange} GROUP BY person)
   GROUP BY level ORDER BY level`;
 
-const QUERIES = {
-  'known from the start': funnel('events', 'customer_id'),
-  'links joined at query time': funnel(
-    `events_anonymous AS e LEFT JOIN identity_links AS l ON e.customer_id = l.anonymous_id`,
-    `if(l.customer_id = '', e.customer_id, l.customer_id)`,
-  ),
-  'squashed into the events': funnel('events_squashed', 'customer_id'),
-};
+const KNOWN = funnel('events_known', 'customer_id');
+const STITCHED = funnel('events', 'customer_id');
+const JOINED = funnel(
+  `events AS e LEFT JOIN (SELECT anonymous_id, argMin(customer_id, (linked_at, event_id)) AS customer_id
+                          FROM identity_links GROUP BY anonymous_id) AS l
+     ON e.customer_id = l.anonymous_id`,
+  `if(l.customer_id = '', e.customer_id, l.customer_id)`,
+);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+/** Interleaved rounds of the queries; every answer must be the baseline's. */
+async function measure(store: Store, queries: Record<string, string>, expected: string) {
+  const answer = async (query: string) =>
+    JSON.stringify(await (await store.query({ query, format: 'JSONEachRow' })).json());
+  const times: Record<string, number[]> = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, query] of Object.entries(queries)) {
+      const t = performance.now();
+      const got = await answer(query);
+      const elapsed = performance.now() - t;
+      times[name] = [...(times[name] ?? []), elapsed];
+      if (got !== expected) throw new Error(`${name} disagrees: ${got} vs ${expected}`);
+    }
+  }
+  return times;
+}
 
 async function main() {
   const dir = await tempDir('touchstream-bench-identity-');
@@ -59,70 +84,99 @@ async function main() {
   const run = (query: string) => store.command({ query });
   const started = performance.now();
   await run(generateSql(EVENTS, CUSTOMERS));
-  for (const name of ['events_anonymous', 'events_squashed']) {
-    await run(`CREATE TABLE ${name} AS events`);
-  }
-  // The anonymous id of customer cus_X is anon_X; its first events carry it alone.
+  await run('CREATE TABLE events_known AS events');
+  await run('INSERT INTO events_known SELECT * FROM events');
+  // As they arrived: customer cus_X's first events carry only its anonymous id anon_X
+  // (stored under it), the later ones carry the customer id.
   const position = `toUInt64(substring(event_id, 5)) DIV ${CUSTOMERS}`;
-  await run(`INSERT INTO events_anonymous
-    SELECT event_id,
-           if(${position} < ${ANONYMOUS_EVENTS}, concat('anon_', substring(customer_id, 5)), customer_id),
+  const anonymous = `concat('anon_', substring(customer_id, 5))`;
+  await run('TRUNCATE TABLE events');
+  await run(`INSERT INTO events (event_id, customer_id, anonymous_id, type, channel, timestamp,
+                                 properties, received_at)
+    SELECT event_id, if(${position} < ${ANONYMOUS_EVENTS}, ${anonymous}, customer_id),
+           if(${position} < ${ANONYMOUS_EVENTS}, ${anonymous}, ''),
            type, channel, timestamp, properties, received_at
-    FROM events ORDER BY timestamp`);
-  await run(`CREATE TABLE identity_links (anonymous_id String, customer_id String)
-             ENGINE = ReplacingMergeTree ORDER BY anonymous_id`);
-  await run(`INSERT INTO identity_links
-    SELECT DISTINCT customer_id, concat('cus_', substring(customer_id, 6))
-    FROM events_anonymous WHERE startsWith(customer_id, 'anon_')`);
-  await run(`INSERT INTO events_squashed
-    SELECT e.event_id, if(l.customer_id = '', e.customer_id, l.customer_id), e.type, e.channel,
-           e.timestamp, e.properties, e.received_at
-    FROM events_anonymous AS e LEFT JOIN identity_links AS l ON e.customer_id = l.anonymous_id`);
-  for (const name of ['events', 'events_anonymous', 'events_squashed']) {
+    FROM events_known ORDER BY timestamp`);
+  // The link: the customer's first event that carried its id, which is later.
+  await run(`INSERT INTO identity_links (anonymous_id, customer_id, linked_at, event_id)
+    SELECT ${anonymous}, customer_id, min(timestamp), argMin(event_id, timestamp)
+    FROM events_known WHERE ${position} = ${ANONYMOUS_EVENTS} GROUP BY customer_id`);
+  for (const name of ['events', 'events_known', 'identity_links']) {
     await run(`OPTIMIZE TABLE ${name} FINAL`);
   }
   console.error(`data ready in ${fmt((performance.now() - started) / 1000, 1)} s`);
 
-  const shares = await (
+  const [{ share = 0, ids = 0 } = {}] = await (
     await store.query({
-      query: `SELECT countIf(startsWith(customer_id, 'anon_')) / count() AS share FROM events_anonymous`,
+      query: `SELECT countIf(customer_id = anonymous_id) / count() AS share,
+                     uniqExactIf(anonymous_id, anonymous_id != '') AS ids FROM events`,
       format: 'JSONEachRow',
     })
-  ).json<{ share: number }>();
-  const answer = async (query: string) =>
-    JSON.stringify(await (await store.query({ query, format: 'JSONEachRow' })).json());
-  const answers = await Promise.all(Object.values(QUERIES).map(answer));
-  if (new Set(answers).size !== 1) throw new Error(`the variants disagree: ${answers.join(' | ')}`);
-
-  const times: Record<string, number[]> = Object.fromEntries(
-    Object.keys(QUERIES).map((name) => [name, []]),
+  ).json<{ share: number; ids: number }>();
+  const expected = JSON.stringify(
+    await (await store.query({ query: KNOWN, format: 'JSONEachRow' })).json(),
   );
   const load = loadavg()[0] ?? 0;
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, query] of Object.entries(QUERIES)) {
-      const t = performance.now();
-      await answer(query);
-      times[name]?.push(performance.now() - t);
-    }
-  }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-  const base = median(times['known from the start'] ?? []);
-  console.log(
-    `\n${fmt(EVENTS)} events, ${fmt(CUSTOMERS)} customers, ${((shares[0]?.share ?? 0) * 100).toFixed(1)}% of events anonymous and linked; ` +
-      `${ROUNDS} interleaved rounds; load ${load.toFixed(1)} before, ${(loadavg()[0] ?? 0).toFixed(1)} after`,
+  const before = await measure(
+    store,
+    { 'known from the start': KNOWN, 'links joined at query time': JOINED },
+    expected,
   );
-  console.log(
-    table(
-      ['funnel over', 'median ms', 'best ms', 'vs known from the start'],
-      Object.entries(times).map(([name, ts]) => [
+
+  // Stitch with the processor's own code, as a processor would over its batches.
+  const stitchStart = performance.now();
+  const customers = Array.from(
+    { length: CUSTOMERS },
+    (_, c) => `cus_${String(c).padStart(9, '0')}`,
+  );
+  for (let i = 0; i < customers.length; i += IDS_PER_CALL) {
+    await fileUnderCustomers(
+      store,
+      customers.slice(i, i + IDS_PER_CALL).map((c) => ({
+        anonymous_id: `anon_${c.slice(4)}`,
+        customer_id: c,
+      })),
+    );
+  }
+  const stitchSeconds = (performance.now() - stitchStart) / 1000;
+  const after = await measure(
+    store,
+    { 'known from the start': KNOWN, 'stitched by Touchstream, just after': STITCHED },
+    expected,
+  );
+  await run('OPTIMIZE TABLE events FINAL');
+  const merged = await measure(
+    store,
+    { 'known from the start': KNOWN, 'stitched, after merges': STITCHED },
+    expected,
+  );
+
+  const rows: string[][] = [];
+  for (const times of [before, after, merged]) {
+    const entries = Object.entries(times);
+    const base = median(entries[0]?.[1] ?? []);
+    for (const [name, ts] of entries) {
+      rows.push([
         name,
         fmt(median(ts)),
         fmt(Math.min(...ts)),
         `${(median(ts) / base).toFixed(2)}x`,
-      ]),
-    ),
+      ]);
+    }
+  }
+  console.log(
+    `\n${fmt(EVENTS)} events, ${fmt(CUSTOMERS)} customers, ${(share * 100).toFixed(1)}% of events ` +
+      `anonymous and linked later (${fmt(ids)} anonymous ids); ${ROUNDS} interleaved rounds per ` +
+      `pair; load ${load.toFixed(1)} before, ${(loadavg()[0] ?? 0).toFixed(1)} after`,
   );
-  console.log(`same answer in all three: ${answers[0]}`);
+  console.log(
+    table(['funnel over', 'median ms', 'best ms', 'vs known from the start, same rounds'], rows),
+  );
+  console.log(
+    `stitching ${fmt(ids)} anonymous ids (${fmt(share * EVENTS)} events): ${fmt(stitchSeconds, 1)} s, ` +
+      `${fmt(ids / stitchSeconds)} ids/s`,
+  );
+  console.log(`same answer in all: ${expected}`);
 }
 
 runMain(main);

@@ -96,5 +96,17 @@ describe('npm run demo', () => {
     await eventually(async () => {
       expect(output.join('')).toMatch(/simulated [\d.]+s: \d+ events sent, \d+ accepted/);
     }, 30_000);
+    // The producers sent anonymous events, links and e-mails to known customers.
+    const ids = output
+      .join('')
+      .match(
+        /by ids: (\d+) anonymous, (\d+) with a customer id linking an anonymous one, (\d+) with the customer id only/,
+      );
+    expect(
+      ids
+        ?.slice(1)
+        .map(Number)
+        .every((n) => n > 0),
+    ).toBe(true);
   }, 300_000);
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { DropoffResponse } from '@touchstream/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../apps/cli/src/runtime.js';
+import type { Emitted } from '../../apps/cli/src/simulate/shopper.js';
 import { runSimulation, SimulationError } from '../../apps/cli/src/simulate.js';
 import { startTestRuntime } from '../support/runtime.js';
 import { eventually } from '../support/wait.js';
@@ -11,6 +12,16 @@ import { eventually } from '../support/wait.js';
 const SAMPLES = new URL('../../samples/journeys.yaml', import.meta.url).pathname;
 const INGEST_KEY = 'ingest-key';
 const QUERY_KEY = 'query-key';
+
+interface StoredRow {
+  event_id: string;
+  customer_id: string;
+  /** '' when the event carried none. */
+  anonymous_id: string;
+  type: string;
+  channel: string;
+  time: number;
+}
 
 /** Captures what a non-terminal output receives. */
 function capture() {
@@ -44,17 +55,35 @@ describe('touchstream simulate against a running instance with the sample journe
     return (await response.json()) as DropoffResponse;
   }
 
-  /** Stored events of one run's customers, by type. */
-  async function storedTypes(prefix: string) {
+  /**
+   * Stored events of one run, found by time: anonymous ones are not under the run's
+   * customer ids (the runs of this file follow one another).
+   */
+  async function storedEvents(from: number, to: number) {
     const rows = await (
       await runtime.store.query({
-        query:
-          'SELECT type, count() AS n, max(toUnixTimestamp64Milli(timestamp)) AS last FROM events FINAL WHERE startsWith(customer_id, {p:String}) GROUP BY type',
-        query_params: { p: `${prefix}-` },
+        query: `SELECT event_id, customer_id, anonymous_id, type, channel, toUnixTimestamp64Milli(timestamp) AS time
+          FROM events FINAL
+          WHERE timestamp BETWEEN fromUnixTimestamp64Milli({from:Int64}) AND fromUnixTimestamp64Milli({to:Int64})
+          ORDER BY timestamp`,
+        query_params: { from, to },
         format: 'JSONEachRow',
       })
-    ).json<{ type: string; n: string | number; last: string | number }>();
-    return new Map(rows.map((r) => [r.type, { n: Number(r.n), last: Number(r.last) }]));
+    ).json<StoredRow>();
+    // By event id: while an event is stitched to its customer, its row under the anonymous
+    // id may stay beside the stitched one for a while.
+    const byId = new Map(rows.map((r) => [r.event_id, { ...r, time: Number(r.time) }]));
+    return [...byId.values()];
+  }
+
+  /** Stored events of one run, by type. */
+  async function storedTypes(from: number, to: number) {
+    const types = new Map<string, { n: number; last: number }>();
+    for (const e of await storedEvents(from, to)) {
+      const t = types.get(e.type) ?? { n: 0, last: 0 };
+      types.set(e.type, { n: t.n + 1, last: Math.max(t.last, e.time) });
+    }
+    return types;
   }
 
   it('fills every step of the purchase and signup journeys across channels', async () => {
@@ -85,8 +114,8 @@ describe('touchstream simulate against a running instance with the sample journe
     expect(lines.every((l) => l.endsWith('\n') && !l.includes('\r'))).toBe(true);
     expect(lines.at(-1)).toMatch(/sent \d+ {2}accepted \d+ {2}retried 0 {2}rejected 0 {2}rate/);
 
-    const stored = await storedTypes('healthy');
-    expect([...stored.values()].reduce((sum, t) => sum + t.n, 0)).toBe(summary.totals.accepted);
+    const events = await storedEvents(start, Date.now());
+    expect(events.length).toBe(summary.totals.accepted);
 
     const purchase = await eventually(async () => {
       const answer = await dropoffs('online-purchase', start);
@@ -111,6 +140,90 @@ describe('touchstream simulate against a running instance with the sample journe
     expect(verified?.handoffs.every((h) => h.to_channel === 'email')).toBe(true);
   });
 
+  it('sends the channels’ anonymous ids, linked to the customer at login, checkout, card or call', async () => {
+    const start = Date.now();
+    const { output } = capture();
+    const sent: (Emitted & { timestamp: number })[] = [];
+    const summary = await runSimulation(
+      {
+        url: runtime.address,
+        key: INGEST_KEY,
+        rate: 300,
+        customers: 60,
+        durationMs: 5000,
+        seed: 13,
+        customerPrefix: 'ids',
+        onEvent: (event) => sent.push(event),
+      },
+      { output },
+    );
+    expect(summary.totals).toMatchObject({ rejected: 0, failed: 0, refused: 0, pending: 0 });
+    expect(sent.length).toBe(summary.totals.accepted);
+    // Every channel but e-mail sends anonymous events and links; e-mail the customer id.
+    for (const channel of ['web', 'mobile', 'store', 'call_center'] as const) {
+      expect(summary.byIds[channel].anonymous).toBeGreaterThan(0);
+      expect(summary.byIds[channel].both).toBeGreaterThan(0);
+      expect(summary.byIds[channel].customer).toBe(0);
+    }
+    expect(summary.byIds.email).toMatchObject({ anonymous: 0, both: 0 });
+    expect(summary.byIds.email.customer).toBeGreaterThan(0);
+    const patterns: Record<string, RegExp> = {
+      web: /^ck-[0-9a-f]{16}$/,
+      mobile: /^dev-[0-9a-f]{16}$/,
+      store: /^(card-\d{12}|visit-[0-9a-f]{16})$/,
+      call_center: /^\+447\d{9}$/,
+    };
+    for (const e of sent) {
+      if (e.channel === 'email') expect(e.anonymous_id).toBeUndefined();
+      else expect(e.anonymous_id).toMatch(patterns[e.channel] as RegExp);
+    }
+
+    // Links: an event with both ids; each anonymous id to one customer, from its first one.
+    const links = new Map<string, { customer: string; at: number }>();
+    for (const e of sent) {
+      if (!(e.anonymous_id && e.customer_id)) continue;
+      expect(e.customer_id).toMatch(/^ids-\d+$/);
+      const link = links.get(e.anonymous_id);
+      if (link) expect(link.customer).toBe(e.customer_id);
+      else links.set(e.anonymous_id, { customer: e.customer_id, at: e.timestamp });
+    }
+    const linkOf = (e: Emitted) => links.get(e.anonymous_id ?? '');
+
+    // Web and app visitors browse anonymously until they log in or check out.
+    for (const channel of ['web', 'mobile']) {
+      const here = sent.filter((e) => e.channel === channel);
+      const beforeLogin = here.filter((e) => !e.customer_id && (linkOf(e)?.at ?? 0) > e.timestamp);
+      expect(beforeLogin.some((e) => e.type === 'product_viewed')).toBe(true);
+      const checkouts = here.filter((e) => e.type === 'checkout_started');
+      expect(checkouts.length).toBeGreaterThan(0);
+      expect(checkouts.every((e) => e.customer_id && e.anonymous_id)).toBe(true);
+    }
+    // Some store customers never say who they are: an unregistered card or no card at all.
+    const anonymousInStore = sent.filter((e) => e.channel === 'store' && !linkOf(e));
+    expect(anonymousInStore.some((e) => e.anonymous_id?.startsWith('card-'))).toBe(true);
+    expect(anonymousInStore.some((e) => e.anonymous_id?.startsWith('visit-'))).toBe(true);
+    // The call centre knows a caller by the number and identifies them: every step taken
+    // on the phone carries the number with the customer id.
+    const steps = sent.filter((e) => e.channel === 'call_center' && e.type !== 'call_received');
+    expect(steps.length).toBeGreaterThan(0);
+    expect(steps.every((e) => e.customer_id && e.anonymous_id)).toBe(true);
+
+    // Stored as sent: with its anonymous id, under the customer id it carried; without one,
+    // under its anonymous id, or once stitched under the customer that id is linked to.
+    const stored = await storedEvents(start, Date.now());
+    expect(stored.length).toBe(sent.length);
+    // E-mail events have no anonymous id: the customer id tells them apart.
+    const key = (e: Emitted | StoredRow, time: number) =>
+      `${e.channel} ${e.type} ${e.anonymous_id || e.customer_id} ${time}`;
+    const byKey = new Map(stored.map((e) => [key(e, e.time), e]));
+    for (const e of sent) {
+      const row = byKey.get(key(e, e.timestamp));
+      expect(row).toBeDefined();
+      if (e.customer_id) expect(row?.customer_id).toBe(e.customer_id);
+      else expect([e.anonymous_id, linkOf(e)?.customer]).toContain(row?.customer_id);
+    }
+  });
+
   it('with a broken step, nobody reaches it after the break while the steps before go on', async () => {
     const start = Date.now();
     const { lines, output } = capture();
@@ -133,7 +246,7 @@ describe('touchstream simulate against a running instance with the sample journe
     expect(lines.some((l) => l.includes('step "paid" (payment_submitted) fails'))).toBe(true);
     expect(lines.at(-1)).toContain('[breaking online-purchase paid]');
 
-    const stored = await storedTypes('broken');
+    const stored = await storedTypes(start, Date.now());
     // Payments went through before the break, and none after it; failures instead.
     expect(stored.get('payment_submitted')?.n).toBeGreaterThan(0);
     expect(stored.get('payment_submitted')?.last).toBeLessThan(breakFrom);

@@ -262,6 +262,21 @@ const KNOWN_KEYS = [
   'for',
   'webhook_url',
   'id',
+  // The Segment-compatible routes.
+  'batch',
+  'messageId',
+  'userId',
+  'anonymousId',
+  'previousId',
+  'event',
+  'traits',
+  'originalTimestamp',
+  'sentAt',
+  'context',
+  'integrations',
+  'category',
+  'groupId',
+  'writeKey',
   ...PROTO_KEYS,
 ];
 
@@ -915,6 +930,72 @@ export const validAlertRule = {
   webhook_url: 'http://192.0.2.1/fuzz',
 };
 
+/** A valid Segment batch (POST /v1/batch): every call, nested and listed properties. */
+export const validSegmentBatch = {
+  writeKey: 'ignored',
+  sentAt: iso(now - 3_590_000),
+  context: { library: { name: 'analytics-node', version: '3.1.0' } },
+  batch: [
+    {
+      type: 'track',
+      messageId: 'fuzz-seg-track',
+      userId: 'fuzz-c1',
+      anonymousId: 'fuzz-a1',
+      event: 'Order Completed',
+      properties: {
+        channel: 'Web Shop',
+        total: 42.5,
+        paid: true,
+        coupon: null,
+        address: { city: 'Lyon', zip: 69001 },
+        products: [{ sku: 'a' }],
+      },
+      context: { channel: 'web', ip: '192.0.2.1' },
+      integrations: { All: true },
+      _metadata: { jsRuntime: 'node' },
+      timestamp: iso(now - 3_600_000),
+    },
+    {
+      type: 'identify',
+      messageId: 'fuzz-seg-identify',
+      userId: 'fuzz-c1',
+      traits: { email: 'fuzz@example.com', plan: 'pro', address: { city: 'Oslo' } },
+      originalTimestamp: iso(now - 3_600_000),
+    },
+    {
+      type: 'page',
+      messageId: 'fuzz-seg-page',
+      anonymousId: 'fuzz-a2',
+      name: 'Pricing',
+      category: 'Docs',
+      properties: { path: '/pricing' },
+      timestamp: now - 3_000_000,
+    },
+    {
+      type: 'screen',
+      messageId: 'fuzz-seg-screen',
+      userId: 'fuzz-c1',
+      name: 'Home',
+      timestamp: iso(now - 3_000_000),
+    },
+    {
+      type: 'alias',
+      messageId: 'fuzz-seg-alias',
+      userId: 'fuzz-c1',
+      previousId: 'fuzz-a1',
+      timestamp: iso(now - 3_000_000),
+    },
+    { type: 'group', messageId: 'fuzz-seg-group', userId: 'fuzz-c1', groupId: 'acme' },
+  ],
+};
+
+/** A valid message of each single-message Segment route, by route. */
+export const validSegmentMessages: Record<string, Record<string, unknown>> = Object.fromEntries(
+  validSegmentBatch.batch
+    .filter((message) => message.type !== 'group')
+    .map(({ type, ...message }) => [type, { ...message, messageId: `${message.messageId}-1` }]),
+);
+
 // ------------------------------------------------------------------ requests
 
 export interface Keys {
@@ -987,6 +1068,34 @@ function authorization(own: string, other: string) {
   );
 }
 
+/** What Segment libraries send: the write key as the Basic user name, and broken variants. */
+function basicAuthorization(own: string, other: string) {
+  const basic = (credentials: string) => `Basic ${Buffer.from(credentials).toString('base64')}`;
+  return fc.oneof(
+    { weight: 20, arbitrary: fc.constant<string | undefined>(basic(`${own}:`)) },
+    { weight: 4, arbitrary: fc.constant<string | undefined>(`Bearer ${own}`) },
+    {
+      weight: 2,
+      arbitrary: fc.constantFrom<string | undefined>(
+        undefined,
+        'Basic',
+        'Basic ',
+        'Basic ====',
+        'Basic %%%',
+        basic(`${other}:`),
+        basic(`:${own}`),
+        basic(`${own}:password`),
+        basic(own),
+        `basic ${Buffer.from(`${own}:`).toString('base64')}`,
+        `Basic ${Buffer.from(`${own}:`).toString('base64')} extra`,
+        basic(`${'k'.repeat(20_000)}:`),
+      ),
+    },
+    { weight: 1, arbitrary: headerText.map((s) => `Basic ${s}`) },
+    { weight: 1, arbitrary: hostileString.map((s) => basic(`${s}:`)) },
+  );
+}
+
 /** Headers that have nothing to do with the route, sent now and then. */
 const extraHeaders = fc.oneof(
   { weight: 9, arbitrary: fc.constant({}) },
@@ -1009,6 +1118,8 @@ interface RouteShape {
   path: fc.Arbitrary<string>;
   audience: 'ingest' | 'query';
   body?: fc.Arbitrary<Body>;
+  /** How the route's clients send their key: a Bearer token, or Basic as Segment's do. */
+  auth?: 'bearer' | 'basic';
 }
 
 /** Bodies sent where a route takes none: they must be ignored or refused, never a 500. */
@@ -1027,7 +1138,8 @@ function route(keys: Keys, shape: RouteShape): FuzzRoute {
           arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'),
         },
       ),
-      authorization: authorization(own, other),
+      authorization:
+        shape.auth === 'basic' ? basicAuthorization(own, other) : authorization(own, other),
       extra: extraHeaders,
       body: shape.body ?? strayBody,
     })
@@ -1079,6 +1191,24 @@ export function fuzzRoutes(keys: Keys): FuzzRoute[] {
       body: hostileBodies([validBatch]),
     }),
     route(keys, {
+      name: 'POST /v1/batch',
+      method: 'POST',
+      path: fixed('/v1/batch', bodyQuery),
+      audience: 'ingest',
+      auth: 'basic',
+      body: hostileBodies([validSegmentBatch]),
+    }),
+    ...Object.entries(validSegmentMessages).map(([type, message]) =>
+      route(keys, {
+        name: `POST /v1/${type}`,
+        method: 'POST',
+        path: fixed(`/v1/${type}`, bodyQuery),
+        audience: 'ingest',
+        auth: 'basic',
+        body: hostileBodies([message]),
+      }),
+    ),
+    route(keys, {
       name: 'GET /v1/journeys',
       method: 'GET',
       path: fixed('/v1/journeys'),
@@ -1126,6 +1256,12 @@ export function fuzzRoutes(keys: Keys): FuzzRoute[] {
       name: 'GET /v1/alerts',
       method: 'GET',
       path: fixed('/v1/alerts', hostileQuery(['state'], ['firing', 'resolved', 'all'])),
+      audience: 'query',
+    }),
+    route(keys, {
+      name: 'GET /v1/customers/{customer_id}',
+      method: 'GET',
+      path: at('/v1/customers/', hostileId(['fuzz-a', 'fuzz-b'])),
       audience: 'query',
     }),
     route(keys, {
@@ -1353,12 +1489,34 @@ export function responseProblems(request: FuzzRequest, response: FuzzResponse): 
   return problems;
 }
 
-/** Event ids of a batch the collector answered 202: each must end up stored. */
+const SEGMENT_SINGLE_ROUTES = ['track', 'identify', 'page', 'screen', 'alias'];
+
+/**
+ * Event ids of a batch the collector answered 202 (POST /v1/events), or of Segment messages
+ * it answered 200 (their messageIds; a group message is not stored): each must end up stored.
+ */
 export function acceptedEventIds(request: FuzzRequest, response: FuzzResponse): string[] {
-  if (response.status !== 202 || !request.path.startsWith('/v1/events')) return [];
-  const events = (parsedBody(request) as { events?: unknown } | undefined)?.events;
-  if (!Array.isArray(events)) return [];
-  return events.flatMap((e) => (isObject(e) && typeof e.event_id === 'string' ? [e.event_id] : []));
+  if (request.method !== 'POST') return [];
+  const route = request.route.slice('POST /v1/'.length);
+  if (response.status === 202 && route === 'events') {
+    const events = (parsedBody(request) as { events?: unknown } | undefined)?.events;
+    if (!Array.isArray(events)) return [];
+    return events.flatMap((e) =>
+      isObject(e) && typeof e.event_id === 'string' ? [e.event_id] : [],
+    );
+  }
+  if (response.status !== 200) return [];
+  const body = parsedBody(request);
+  const messages =
+    route === 'batch'
+      ? (body as { batch?: unknown } | undefined)?.batch
+      : SEGMENT_SINGLE_ROUTES.includes(route)
+        ? [body]
+        : undefined;
+  if (!Array.isArray(messages)) return [];
+  return messages.flatMap((m) =>
+    isObject(m) && typeof m.messageId === 'string' && m.type !== 'group' ? [m.messageId] : [],
+  );
 }
 
 // ------------------------------------------------------------------ the server around the fuzz

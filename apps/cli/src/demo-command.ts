@@ -28,7 +28,7 @@ export function registerDemoCommand(program: Command) {
   const command = program
     .command('demo')
     .description(
-      'run everything on the sample journeys with simulated producers on every channel; a step breaks after a minute and its alert fires',
+      'run everything on the sample journeys with simulated producers on every channel, whose customers stay anonymous until they log in, show a loyalty card or are identified on a call; a step breaks after a minute and its alert fires',
     );
   addSimulationOptions(command, { breakStep: 'paid', breakAfterMs: 60_000 }).action(
     async (flags: SimulationFlags, self: Command) => {

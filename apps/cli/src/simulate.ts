@@ -24,9 +24,12 @@ import {
 import { seededRandom } from './simulate/random.js';
 import {
   DEFAULT_PROBABILITIES,
+  type Emitted,
   nextEvent,
   type Session,
+  type Shopper,
   type StepProbabilities,
+  shopperMaker,
   startSession,
 } from './simulate/shopper.js';
 
@@ -52,6 +55,8 @@ export interface SimulationOptions {
   progressIntervalMs?: number;
   /** Passed to each producer's client. */
   flushIntervalMs?: number;
+  /** Sees each event as a producer tracks it. */
+  onEvent?: (event: Emitted & { timestamp: number }) => void;
 }
 
 export interface SimulationSummary {
@@ -61,8 +66,20 @@ export interface SimulationSummary {
   byChannel: Record<Channel, ClientStats>;
   /** Events generated, by type. */
   byType: Record<string, number>;
+  /**
+   * Events generated on each channel, by the ids they carry: an anonymous id only (a
+   * cookie, device, card, store visit or phone number not yet identified), both (each
+   * links its anonymous id to the customer), or the customer id only (e-mail).
+   */
+  byIds: Record<Channel, IdCounts>;
   sessions: { started: number; completed: number; left: number; failed: number };
   broken?: { journey: string; step: string; eventType: string; from: string };
+}
+
+export interface IdCounts {
+  anonymous: number;
+  both: number;
+  customer: number;
 }
 
 export class SimulationError extends Error {
@@ -148,10 +165,13 @@ export async function runSimulation(
   const lastTime: number[] = [];
   const readyAt: number[] = [];
   /** Customers whose last visit completed, oldest first, with when it did. */
-  const returning: { customer: string; at: number }[] = [];
+  const returning: { shopper: Shopper; at: number }[] = [];
   const counts = { started: 0, completed: 0, left: 0, failed: 0 };
   const byType: Record<string, number> = {};
-  let customerNumber = 0;
+  const byIds = Object.fromEntries(
+    CHANNELS.map((c) => [c, { anonymous: 0, both: 0, customer: 0 }]),
+  ) as Record<Channel, IdCounts>;
+  const newShopper = shopperMaker(prefix, rnd, p);
   const newSession = (now: number) => {
     counts.started += 1;
     // Some customers come back; only those with nothing in progress, so a new visit never
@@ -161,16 +181,16 @@ export async function runSimulation(
     while (ready < returning.length && (returning[ready]?.at ?? 0) <= now - HANDOFF_PAUSE_MS) {
       ready += 1;
     }
-    const customer =
+    const shopper =
       ready > 0 && rnd.chance(0.3)
-        ? (returning.splice(rnd.int(0, ready - 1), 1)[0]?.customer as string)
-        : `${prefix}-${++customerNumber}`;
-    return startSession(customer, rnd, p);
+        ? (returning.splice(rnd.int(0, ready - 1), 1)[0]?.shopper as Shopper)
+        : newShopper();
+    return startSession(shopper, rnd, p);
   };
   const finish = (session: Session, i: number) => {
     if (session.outcome) counts[session.outcome] += 1;
     if (session.outcome === 'completed' && returning.length < 1000) {
-      returning.push({ customer: session.customer, at: lastTime[i] ?? 0 });
+      returning.push({ shopper: session.shopper, at: lastTime[i] ?? 0 });
     }
   };
   for (let i = 0; i < options.customers; i++) {
@@ -242,7 +262,12 @@ export async function runSimulation(
       const time = Math.max(now, (lastTime[i] ?? 0) + 1);
       lastTime[i] = time;
       byType[event.type] = (byType[event.type] ?? 0) + 1;
-      clients[event.channel].track({ ...event, timestamp: time });
+      byIds[event.channel][
+        !event.customer_id ? 'anonymous' : event.anonymous_id ? 'both' : 'customer'
+      ] += 1;
+      const tracked = { ...event, timestamp: time };
+      clients[event.channel].track(tracked);
+      options.onEvent?.(tracked);
       if (!session.done && session.channel !== event.channel) readyAt[i] = now + HANDOFF_PAUSE_MS;
     }
     if (now >= nextReport) {
@@ -268,6 +293,7 @@ export async function runSimulation(
       ClientStats
     >,
     byType,
+    byIds,
     sessions: counts,
     ...(broken && breakAnnounced
       ? {
@@ -285,10 +311,15 @@ export async function runSimulation(
 /** The summary as the terminal shows it at the end of a run. */
 export function formatSummary(summary: SimulationSummary): string {
   const t = summary.totals;
+  const ids = { anonymous: 0, both: 0, customer: 0 };
+  for (const c of CHANNELS) {
+    for (const key of ['anonymous', 'both', 'customer'] as const) ids[key] += summary.byIds[c][key];
+  }
   const lines = [
     `simulated ${(summary.elapsedMs / 1000).toFixed(1)}s: ${t.sent} events sent, ${t.accepted} accepted, ${t.retried} retried, ${t.rejected} rejected, ${t.refused} dropped, ${t.failed} given up`,
     `customers: ${summary.sessions.started} visits, ${summary.sessions.completed} completed, ${summary.sessions.left} left, ${summary.sessions.failed} failed`,
     `by channel: ${CHANNELS.map((c) => `${c} ${summary.byChannel[c].accepted}`).join(', ')}`,
+    `by ids: ${ids.anonymous} anonymous, ${ids.both} with a customer id linking an anonymous one, ${ids.customer} with the customer id only`,
   ];
   if (summary.broken) {
     lines.push(

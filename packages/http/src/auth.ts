@@ -5,17 +5,48 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 export type Audience = 'ingest' | 'query';
 
-/** `POST /v1/events` is for producers; everything else under /v1 is for readers. */
+/**
+ * The Segment-compatible ingestion routes (API.md, v1.1): for producers, who may send the key
+ * the way Segment libraries send their write key, as the HTTP Basic user name.
+ */
+const SEGMENT_PATHS = new Set([
+  '/v1/batch',
+  '/v1/track',
+  '/v1/identify',
+  '/v1/page',
+  '/v1/screen',
+  '/v1/alias',
+]);
+
+const pathOf = (request: FastifyRequest) =>
+  request.routeOptions.url ?? request.url.split('?')[0] ?? '';
+
+/** `POST /v1/events` and the Segment routes are for producers; the rest of /v1 for readers. */
 export function audienceOf(request: FastifyRequest): Audience | undefined {
-  const path = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
+  const path = pathOf(request);
   if (!path.startsWith('/v1/')) return undefined;
-  return path === '/v1/events' ? 'ingest' : 'query';
+  return path === '/v1/events' || SEGMENT_PATHS.has(path) ? 'ingest' : 'query';
 }
 
-function bearer(request: FastifyRequest): string | undefined {
+/**
+ * The user name of `Authorization: Basic base64(user:password)`, or undefined. Segment
+ * libraries send `base64(writeKey + ':')`: the password is empty and not read.
+ */
+export function basicUser(header: string | undefined): string | undefined {
+  const match = header?.match(/^Basic\s+(\S+)\s*$/i);
+  if (!match?.[1]) return undefined;
+  const credentials = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = credentials.indexOf(':');
+  const user = colon < 0 ? credentials : credentials.slice(0, colon);
+  return user.length > 0 ? user : undefined;
+}
+
+/** The key a request carries: a Bearer token, or on the Segment routes a Basic user name. */
+function keyOf(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   const match = header?.match(/^Bearer\s+(.+)$/i);
-  return match?.[1]?.trim();
+  if (match?.[1]) return match[1].trim();
+  return SEGMENT_PATHS.has(pathOf(request)) ? basicUser(header) : undefined;
 }
 
 /**
@@ -30,16 +61,16 @@ export function registerAuth(app: FastifyInstance, auth: Config['auth']) {
   app.addHook('onRequest', async (request) => {
     const audience = audienceOf(request);
     if (!audience || keys[audience].size === 0) return;
-    const key = bearer(request);
+    const key = keyOf(request);
     if (key !== undefined && keys[audience].has(key)) return;
     const other = audience === 'ingest' ? 'query' : 'ingest';
     if (key !== undefined && keys[other].has(key)) {
       throw new TouchstreamError('forbidden', `This key may not call ${audience} endpoints.`);
     }
-    throw new TouchstreamError(
-      'unauthorized',
-      key === undefined ? 'Send Authorization: Bearer <key>.' : 'The key is not known.',
-    );
+    const how = SEGMENT_PATHS.has(pathOf(request))
+      ? 'Send the write key as the HTTP Basic user name, or Authorization: Bearer <key>.'
+      : 'Send Authorization: Bearer <key>.';
+    throw new TouchstreamError('unauthorized', key === undefined ? how : 'The key is not known.');
   });
 }
 

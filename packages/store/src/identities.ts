@@ -78,7 +78,7 @@ export async function fileUnderCustomers(
   };
   const misfiled = `anonymous_id IN {anonymous:Array(String)}
     AND (customer_id = anonymous_id OR stitched = 1)
-    AND customer_id != {customers:Array(String)}[indexOf({anonymous:Array(String)}, anonymous_id)]`;
+    AND customer_id != transform(anonymous_id, {anonymous:Array(String)}, {customers:Array(String)}, '')`;
   const found = await (
     await client.query({
       query: `SELECT DISTINCT customer_id, anonymous_id FROM events WHERE ${misfiled}`,
@@ -91,7 +91,7 @@ export async function fileUnderCustomers(
     query: `INSERT INTO events (event_id, customer_id, anonymous_id, stitched, type, channel,
                                 timestamp, properties, received_at)
             SELECT event_id,
-                   {customers:Array(String)}[indexOf({anonymous:Array(String)}, anonymous_id)],
+                   transform(anonymous_id, {anonymous:Array(String)}, {customers:Array(String)}, ''),
                    anonymous_id, 1, type, channel, timestamp, properties, received_at
             FROM events WHERE ${misfiled}`,
     query_params: params,

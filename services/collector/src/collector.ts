@@ -15,6 +15,7 @@ import {
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { registerSegmentRoutes } from './segment.js';
 
 export interface CollectorDeps {
   bus: Bus;
@@ -31,14 +32,25 @@ export interface CollectorDeps {
 /** Generous for producers that batch, tight enough to stop one runaway client. */
 export const DEFAULT_RATE_LIMIT = { max: 1_000, windowMs: 1_000 };
 
-function clientKey(request: FastifyRequest): string {
+/**
+ * Who a request counts against: its key, sent as a Bearer token or, as Segment libraries send
+ * their write key, as the HTTP Basic user name; else its address.
+ */
+export function clientKey(request: Pick<FastifyRequest, 'headers' | 'ip'>): string {
   const header = request.headers.authorization;
-  return header?.startsWith('Bearer ') ? `key:${header.slice(7).trim()}` : `ip:${request.ip}`;
+  if (header?.startsWith('Bearer ')) return `key:${header.slice(7).trim()}`;
+  const basic = header?.match(/^Basic\s+(\S+)\s*$/i)?.[1];
+  if (basic) {
+    const user = Buffer.from(basic, 'base64').toString('utf8').split(':', 1)[0];
+    if (user) return `key:${user}`;
+  }
+  return `ip:${request.ip}`;
 }
 
 /**
  * `POST /v1/events`: validates a whole batch, publishes it keyed by customer, and answers
- * 202 only once the bus holds it durably. Nothing of an invalid batch is published.
+ * 202 only once the bus holds it durably. Nothing of an invalid batch is published. The
+ * Segment-compatible routes (`POST /v1/batch`, `/v1/track`, ...) publish the same way.
  */
 export function buildCollector(deps: CollectorDeps) {
   const accepted = new Counter({
@@ -60,6 +72,35 @@ export function buildCollector(deps: CollectorDeps) {
   });
   let stopping = false;
   const now = deps.now ?? Date.now;
+
+  /**
+   * Publishes validated events keyed by customer; resolves once the bus holds them durably.
+   * Shared by every ingest route, so all answer a bus that cannot take them alike.
+   */
+  async function publish(request: FastifyRequest, events: Touchpoint[]) {
+    if (stopping) {
+      throw new TouchstreamError('unavailable', 'The collector is shutting down.', [], 1);
+    }
+    if (events.length === 0) return;
+    const timer = publishSeconds.startTimer();
+    try {
+      await deps.bus.publish(
+        deps.topics.touchpoints,
+        events.map((event) => ({ ...encodeTouchpoint(event), decoded: event })),
+      );
+    } catch (error) {
+      if (!(error instanceof BusUnavailableError)) throw error;
+      request.log.warn({ err: error }, 'publish_unavailable');
+      throw new TouchstreamError(
+        'unavailable',
+        'The events could not all be stored durably now. Retry the whole batch later: event ids make a retry safe.',
+        [],
+        1,
+      );
+    } finally {
+      timer();
+    }
+  }
 
   const routes: FastifyPluginAsync = async (app) => {
     const limit = deps.rateLimit ?? DEFAULT_RATE_LIMIT;
@@ -97,28 +138,18 @@ export function buildCollector(deps: CollectorDeps) {
           now(),
           deps.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS,
         );
-        const timer = publishSeconds.startTimer();
-        try {
-          await deps.bus.publish(
-            deps.topics.touchpoints,
-            events.map((event) => ({ ...encodeTouchpoint(event), decoded: event })),
-          );
-        } catch (error) {
-          if (!(error instanceof BusUnavailableError)) throw error;
-          request.log.warn({ err: error }, 'publish_unavailable');
-          throw new TouchstreamError(
-            'unavailable',
-            'The events could not all be stored durably now. Retry the whole batch later: event ids make a retry safe.',
-            [],
-            1,
-          );
-        } finally {
-          timer();
-        }
+        await publish(request, events);
         accepted.inc(events.length);
         return reply.status(202).send({ accepted: events.length });
       },
     );
+
+    registerSegmentRoutes(app, {
+      metrics: deps.metrics,
+      now,
+      maxFutureMs: deps.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS,
+      publish,
+    });
   };
 
   return {

@@ -16,6 +16,11 @@ export interface SimulatedJourney {
   steps: readonly SimulatedStep[];
   /** Where customers enter, weighted. */
   entryChannels: Readonly<Partial<Record<Channel, number>>>;
+  /**
+   * From this step on, web and mobile know who the customer is: checkout needs a login,
+   * signup makes the account. Before it their visitors may be anonymous.
+   */
+  signInStep: number;
 }
 
 /** The two journeys of samples/journeys.yaml (a unit test keeps them in step). */
@@ -54,6 +59,7 @@ export const PURCHASE: SimulatedJourney = {
     },
   ],
   entryChannels: { web: 45, mobile: 30, store: 12, email: 13 },
+  signInStep: 2,
 };
 
 export const SIGNUP: SimulatedJourney = {
@@ -86,6 +92,7 @@ export const SIGNUP: SimulatedJourney = {
     },
   ],
   entryChannels: { web: 50, mobile: 30, email: 20 },
+  signInStep: 2,
 };
 
 export const SIMULATED_JOURNEYS = [PURCHASE, SIGNUP] as const;

@@ -3,21 +3,42 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { findStep, PURCHASE, SIMULATED_JOURNEYS } from './journeys.js';
 import { seededRandom } from './random.js';
-import { DEFAULT_PROBABILITIES, type Emitted, nextEvent, startSession } from './shopper.js';
+import {
+  DEFAULT_PROBABILITIES,
+  type Emitted,
+  nextEvent,
+  type Shopper,
+  shopperMaker,
+  startSession,
+} from './shopper.js';
 
 const SAMPLES = new URL('../../../../samples/journeys.yaml', import.meta.url);
 
+/** 2000 visits; a third of them by a shopper who came before. */
 function walk(seed: number, isBroken: Parameters<typeof nextEvent>[3] = () => false) {
   const rnd = seededRandom(seed);
-  const events: Emitted[] = [];
+  const newShopper = shopperMaker('c', rnd, DEFAULT_PROBABILITIES);
+  const shoppers: Shopper[] = [];
+  const events: (Emitted & { visit: number })[] = [];
   const outcomes: string[] = [];
-  for (let c = 0; c < 2000; c++) {
-    const session = startSession(`c${c}`, rnd, DEFAULT_PROBABILITIES);
-    while (!session.done) events.push(nextEvent(session, rnd, DEFAULT_PROBABILITIES, isBroken));
+  for (let visit = 0; visit < 2000; visit++) {
+    const shopper = shoppers.length > 0 && rnd.chance(0.3) ? rnd.pick(shoppers) : newShopper();
+    shoppers.push(shopper);
+    const session = startSession(shopper, rnd, DEFAULT_PROBABILITIES);
+    while (!session.done) {
+      events.push({ ...nextEvent(session, rnd, DEFAULT_PROBABILITIES, isBroken), visit });
+    }
     outcomes.push(`${session.journey.id}:${session.outcome}`);
   }
   return { events, outcomes };
 }
+
+const ANONYMOUS_IDS = {
+  web: /^ck-[0-9a-f]{16}$/,
+  mobile: /^dev-[0-9a-f]{16}$/,
+  store: /^(card-\d{12}|visit-[0-9a-f]{16})$/,
+  call_center: /^\+447\d{9}$/,
+} as const;
 
 describe('simulated customers', () => {
   it('walk the journeys of samples/journeys.yaml', async () => {
@@ -69,5 +90,101 @@ describe('simulated customers', () => {
     expect(events.filter((e) => e.type === 'payment_failed').length).toBeGreaterThan(100);
     expect(outcomes).not.toContain('online-purchase:completed');
     expect(outcomes).toContain('signup:completed');
+  });
+
+  it('stay anonymous on the web and in the app until they log in or check out, then carry both ids', () => {
+    const { events } = walk(7);
+    for (const e of events) {
+      if (e.channel === 'email') expect(e).not.toHaveProperty('anonymous_id');
+      else expect(e.anonymous_id).toMatch(ANONYMOUS_IDS[e.channel]);
+      expect(e.customer_id ?? e.anonymous_id).toBeDefined();
+    }
+    for (const channel of ['web', 'mobile'] as const) {
+      const here = events.filter((e) => e.channel === channel);
+      const anonymous = here.filter((e) => e.customer_id === undefined);
+      // Browsing anonymously, and linking at login or at checkout.
+      expect(anonymous.filter((e) => e.type === 'product_viewed').length).toBeGreaterThan(100);
+      expect(here.filter((e) => e.type === 'logged_in').every((e) => e.customer_id)).toBe(true);
+      for (const type of ['checkout_started', 'payment_submitted', 'order_placed']) {
+        expect(here.filter((e) => e.type === type).every((e) => e.customer_id)).toBe(true);
+      }
+      expect(here.filter((e) => e.type === 'account_created').every((e) => e.customer_id)).toBe(
+        true,
+      );
+      // Within a visit, once logged in, a channel keeps sending both ids.
+      const loggedIn = new Set<number>();
+      for (const e of here) {
+        if (e.customer_id) loggedIn.add(e.visit);
+        else expect(loggedIn.has(e.visit)).toBe(false);
+      }
+      // Some are logged in when they arrive, most are not.
+      const entries = here.filter((e) => e.type === 'product_viewed');
+      const known = entries.filter((e) => e.customer_id).length / entries.length;
+      expect(known).toBeGreaterThan(0.2);
+      expect(known).toBeLessThan(0.8);
+    }
+  });
+
+  it('show a loyalty card in the store, registered or not, or nothing at all', () => {
+    const { events } = walk(7);
+    const store = events.filter((e) => e.channel === 'store');
+    const linked = new Set(store.filter((e) => e.customer_id).map((e) => e.anonymous_id));
+    const never = store.filter((e) => !linked.has(e.anonymous_id));
+    expect([...linked].every((id) => id?.startsWith('card-'))).toBe(true);
+    expect(never.some((e) => e.anonymous_id?.startsWith('card-'))).toBe(true);
+    expect(never.some((e) => e.anonymous_id?.startsWith('visit-'))).toBe(true);
+    // Nobody else links them either: these customers stay anonymous.
+    const everLinked = new Set(events.filter((e) => e.customer_id).map((e) => e.anonymous_id));
+    expect(never.every((e) => !everLinked.has(e.anonymous_id))).toBe(true);
+    expect(never.length / store.length).toBeGreaterThan(0.3);
+  });
+
+  it('call from their phone; the agent identifies them, and a known number at once', () => {
+    const { events } = walk(7);
+    const calls = events.filter((e) => e.channel === 'call_center');
+    const known = new Set<string>();
+    for (const e of calls) {
+      const id = e.anonymous_id as string;
+      if (e.customer_id === undefined) {
+        // Only a number never linked comes in anonymous, with the call itself.
+        expect(e.type).toBe('call_received');
+        expect(known.has(id)).toBe(false);
+      } else {
+        known.add(id);
+      }
+    }
+    expect(calls.filter((e) => e.customer_id === undefined).length).toBeGreaterThan(10);
+    for (const e of calls.filter((e) => e.type !== 'call_received')) {
+      expect(e.customer_id).toBeDefined();
+    }
+  });
+
+  it('never link one anonymous id to two customers, and link most hand-offs to the call centre', () => {
+    const { events } = walk(7);
+    const owner = new Map<string, string>();
+    for (const e of events) {
+      if (!(e.customer_id && e.anonymous_id)) continue;
+      expect(owner.get(e.anonymous_id) ?? e.customer_id).toBe(e.customer_id);
+      owner.set(e.anonymous_id, e.customer_id);
+    }
+    // Web visits continued in the call centre: anonymous on the web before the call, yet
+    // the same customer once the cookie's link (at login or checkout) is applied.
+    let throughALink = 0;
+    let handoffs = 0;
+    for (let i = 1; i < events.length; i++) {
+      const [before, after] = [events[i - 1], events[i]];
+      if (before?.channel !== 'web' || after?.channel !== 'call_center') continue;
+      if (before.visit !== after.visit) continue;
+      handoffs += 1;
+      const visit = events.filter((e) => e.visit === after.visit && e.channel === 'web');
+      if (visit.some((e) => !e.customer_id && owner.get(e.anonymous_id ?? ''))) throughALink += 1;
+    }
+    expect(handoffs).toBeGreaterThan(20);
+    expect(throughALink / handoffs).toBeGreaterThan(0.25);
+  });
+
+  it('are the same for the same seed', () => {
+    expect(walk(3).events).toEqual(walk(3).events);
+    expect(walk(3).events).not.toEqual(walk(4).events);
   });
 });

@@ -26,6 +26,14 @@ export interface StepProbabilities {
   retryAfterFailure: number;
   /** A channel event beside the journey (page views, app opens, ...) between steps. */
   noise: number;
+  /** A shopper still logged in on arrival at the web site or the app (before checkout). */
+  signedIn: Readonly<Record<'web' | 'mobile', number>>;
+  /** An anonymous web or app visitor who logs in when adding to the cart. */
+  loginAtCart: number;
+  /** A shopper who has a loyalty card (the store knows the others by the visit only). */
+  loyaltyCard: number;
+  /** A loyalty card registered to its holder (the others stay anonymous cards). */
+  cardRegistered: number;
 }
 
 export const DEFAULT_PROBABILITIES: StepProbabilities = {
@@ -37,19 +45,78 @@ export const DEFAULT_PROBABILITIES: StepProbabilities = {
   paymentFailed: 0.07,
   retryAfterFailure: 0.5,
   noise: 0.25,
+  signedIn: { web: 0.3, mobile: 0.6 },
+  loginAtCart: 0.4,
+  loyaltyCard: 0.7,
+  cardRegistered: 0.7,
 };
 
 type Properties = Record<string, string | number | boolean | null>;
 
-export interface Emitted {
-  customer_id: string;
+/**
+ * Who a simulated customer is to each channel. Every channel but e-mail first knows them
+ * by an id of its own; an event carrying that id with the customer id links the two.
+ */
+export interface Shopper {
+  /** The id the business knows them by. */
+  customer: string;
+  /** The web site's cookie in their browser. */
+  cookie: string;
+  /** The app's id of their phone. */
+  device: string;
+  /** The number they call from. */
+  phone: string;
+  /** Their loyalty card, if any; only a registered card tells the store who they are. */
+  card?: { id: string; registered: boolean };
+  /** The call centre has linked their number: it recognises them when they call. */
+  phoneKnown: boolean;
+}
+
+const hex = (rnd: Random) =>
+  Math.floor(rnd.next() * 2 ** 32)
+    .toString(16)
+    .padStart(8, '0');
+
+/** Makes the shoppers of one run: customer ids `<prefix>-1`, `<prefix>-2`, ... */
+export function shopperMaker(prefix: string, rnd: Random, p: StepProbabilities) {
+  // Phone numbers spread over the UK mobile range, distinct within a run: 7_919_131 is
+  // coprime with 10^9, so n -> base + n * 7_919_131 (mod 10^9) never repeats.
+  const base = rnd.int(0, 999_999_999);
+  let n = 0;
+  return (): Shopper => {
+    n += 1;
+    const phone = String((base + n * 7_919_131) % 1_000_000_000).padStart(9, '0');
+    const card = rnd.chance(p.loyaltyCard)
+      ? {
+          id: `card-${String(rnd.int(0, 999_999_999_999)).padStart(12, '0')}`,
+          registered: rnd.chance(p.cardRegistered),
+        }
+      : undefined;
+    return {
+      customer: `${prefix}-${n}`,
+      cookie: `ck-${hex(rnd)}${hex(rnd)}`,
+      device: `dev-${hex(rnd)}${hex(rnd)}`,
+      phone: `+447${phone}`,
+      ...(card ? { card } : {}),
+      phoneKnown: false,
+    };
+  };
+}
+
+/** The ids an event carries: the channel's anonymous id, the customer id, or both. */
+export interface Ids {
+  customer_id?: string;
+  anonymous_id?: string;
+}
+
+export interface Emitted extends Ids {
   type: string;
   channel: Channel;
   properties?: Properties;
 }
 
 export interface Session {
-  customer: string;
+  shopper: Shopper;
   journey: SimulatedJourney;
   /** The step the customer takes next. */
   step: number;
@@ -59,19 +126,74 @@ export interface Session {
   outcome?: 'completed' | 'left' | 'failed';
   noiseNext: boolean;
   basketEur: number;
+  /** Web and mobile: logged in during this visit; call centre: the agent knows the caller. */
+  identified: Set<Channel>;
+  /** The store's id of this visit, for a shopper without a loyalty card. */
+  visit?: string;
 }
 
-export function startSession(customer: string, rnd: Random, p: StepProbabilities): Session {
+export function startSession(shopper: Shopper, rnd: Random, p: StepProbabilities): Session {
   const journey = rnd.chance(p.purchase) ? PURCHASE : SIGNUP;
-  return {
-    customer,
+  const session: Session = {
+    shopper,
     journey,
     step: 0,
-    channel: rnd.weighted(journey.entryChannels as Record<Channel, number>),
+    channel: 'web', // until it arrives below
     done: false,
     noiseNext: false,
     basketEur: 0,
+    identified: new Set(),
   };
+  arrive(session, rnd.weighted(journey.entryChannels as Record<Channel, number>), rnd, p);
+  return session;
+}
+
+/** The customer comes to a channel, at the start or by a hand-off from `from`. */
+function arrive(
+  session: Session,
+  channel: Channel,
+  rnd: Random,
+  p: StepProbabilities,
+  from?: Channel,
+) {
+  session.channel = channel;
+  if (session.identified.has(channel)) return;
+  if (channel === 'web' || channel === 'mobile') {
+    // A link in an e-mail says whom it was sent to; a purchase's shopper may still be
+    // logged in (nobody is before signing up).
+    if (from === 'email' || (session.journey === PURCHASE && rnd.chance(p.signedIn[channel]))) {
+      session.identified.add(channel);
+    }
+  } else if (channel === 'call_center') {
+    // A number linked before is recognised; otherwise the call comes in from the number
+    // alone and the agent identifies the caller.
+    if (session.shopper.phoneKnown) session.identified.add(channel);
+    else session.noiseNext = true;
+  } else if (channel === 'store' && !session.shopper.card) {
+    session.visit ??= `visit-${hex(rnd)}${hex(rnd)}`;
+  }
+}
+
+/** Who the event's channel knows the customer as, at this point of the visit. */
+function idsOf(session: Session): Ids {
+  const { shopper, channel } = session;
+  const known = session.identified.has(channel);
+  const as = (anonymous: string | undefined, linked: boolean): Ids => ({
+    ...(linked ? { customer_id: shopper.customer } : {}),
+    ...(anonymous ? { anonymous_id: anonymous } : {}),
+  });
+  switch (channel) {
+    case 'web':
+      return as(shopper.cookie, known);
+    case 'mobile':
+      return as(shopper.device, known);
+    case 'call_center':
+      return as(shopper.phone, known);
+    case 'store':
+      return as(shopper.card?.id ?? session.visit, shopper.card?.registered === true);
+    case 'email':
+      return as(undefined, true);
+  }
 }
 
 function propertiesOf(session: Session, type: string, rnd: Random): Properties | undefined {
@@ -108,8 +230,10 @@ function propertiesOf(session: Session, type: string, rnd: Random): Properties |
 
 function emit(session: Session, type: string, rnd: Random): Emitted {
   const properties = propertiesOf(session, type, rnd);
+  const ids = idsOf(session);
+  if (session.channel === 'call_center' && ids.customer_id) session.shopper.phoneKnown = true;
   return {
-    customer_id: session.customer,
+    ...ids,
     type,
     channel: session.channel,
     ...(properties ? { properties } : {}),
@@ -135,11 +259,25 @@ export function nextEvent(
 ): Emitted {
   if (session.noiseNext) {
     session.noiseNext = false;
-    return emit(session, rnd.pick(NOISE[session.channel]), rnd);
+    const event = emit(session, rnd.pick(NOISE[session.channel]), rnd);
+    // The call has come in; from the agent's first words on, they know who calls.
+    if (session.channel === 'call_center') session.identified.add('call_center');
+    return event;
   }
-  const { journey } = session;
+  const { journey, channel } = session;
   const step = journey.steps[session.step];
-  if (!step) throw new Error(`session of ${session.customer} is past its last step`);
+  if (!step) throw new Error(`session of ${session.shopper.customer} is past its last step`);
+
+  // An anonymous web or app visitor logs in at checkout or when signing up (that step's
+  // event then carries both ids and links them), or earlier, when adding to the cart.
+  if ((channel === 'web' || channel === 'mobile') && !session.identified.has(channel)) {
+    if (session.step >= journey.signInStep) {
+      session.identified.add(channel);
+    } else if (step.eventType === 'cart_added' && rnd.chance(p.loginAtCart)) {
+      session.identified.add(channel);
+      return emit(session, 'logged_in', rnd);
+    }
+  }
 
   if (isBroken(journey, session.step)) {
     session.done = true;
@@ -167,12 +305,12 @@ export function nextEvent(
   } else {
     session.step += 1;
     const next = journey.steps[session.step]?.channels ?? [];
-    const canStay = next.includes(session.channel);
-    if (!canStay || rnd.chance(p.handoff)) {
-      const neighbours = HANDOFFS[session.channel].filter((c) => next.includes(c));
-      session.channel = rnd.pick(neighbours.length > 0 ? neighbours : next);
-    }
+    const canStay = next.includes(channel);
     session.noiseNext = rnd.chance(p.noise);
+    if (!canStay || rnd.chance(p.handoff)) {
+      const neighbours = HANDOFFS[channel].filter((c) => next.includes(c));
+      arrive(session, rnd.pick(neighbours.length > 0 ? neighbours : next), rnd, p, channel);
+    }
   }
   return event;
 }
