@@ -12,6 +12,7 @@ import { apiService, FACTORIES } from '../../apps/cli/src/services.js';
 import { launchBrowser } from '../support/browser.js';
 import { postAll } from '../support/events.js';
 import { callJson } from '../support/http.js';
+import { anonymize, resolveIdentities, stitchedCustomers } from '../support/identities.js';
 import {
   batchesWithRetries,
   expectDropoffsToMatch,
@@ -120,8 +121,10 @@ describe('the dashboard at /', () => {
     await call('PUT', '/v1/alert-rules/gift-wrap-broken', GIFT.rule);
 
     const start = Math.floor((Date.now() - 3 * HOUR) / MINUTE) * MINUTE;
-    const events = purchaseTraffic({ customers: 250, start, seed: 7 });
-    await postAll(runtime.address, batchesWithRetries(events, 200), {
+    // As channels send it: some customers anonymous on the web until they log in.
+    const sent = anonymize(purchaseTraffic({ customers: 250, start, seed: 7 }), 7);
+    const events = resolveIdentities(sent);
+    await postAll(runtime.address, batchesWithRetries(sent, 200), {
       authorization: `Bearer ${INGEST_KEY}`,
     });
     const dropoffsOf = (from: number, to: number): Promise<DropoffResponse> =>
@@ -130,7 +133,7 @@ describe('the dashboard at /', () => {
         `/v1/journeys/${id}/dropoffs?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`,
       );
     // Every instance decided, so the figures no longer move under the page.
-    await expectDropoffsToMatch(dropoffsOf, PURCHASE, events, start);
+    await expectDropoffsToMatch(dropoffsOf, PURCHASE, events, start, stitchedCustomers(sent));
     await eventually(async () => {
       const { alerts } = await call('GET', '/v1/alerts?state=firing');
       expect(alerts.map((a: { rule_id: string }) => a.rule_id)).toContain('gift-wrap-broken');
@@ -144,6 +147,7 @@ describe('the dashboard at /', () => {
       to: new Date(range.to).toISOString(),
     });
     expect(dropoffs.entered).toBeGreaterThan(0);
+    expect(dropoffs.stitched).toBeGreaterThan(0);
 
     // UTC and US English, so the range inputs and the numbers read back predictably.
     const context = await browser.newContext({
@@ -178,6 +182,7 @@ describe('the dashboard at /', () => {
     const text = (testId: string) => page.getByTestId(testId).textContent();
     expect(digits(await text('summary-entered'))).toBe(dropoffs.entered);
     expect(digits(await text('summary-completed'))).toBe(dropoffs.completed);
+    expect(digits(await text('summary-stitched'))).toBe(dropoffs.stitched);
     expect(digits(await text('summary-firing'))).toBeGreaterThanOrEqual(1);
 
     for (const [i, step] of funnel.steps.entries()) {

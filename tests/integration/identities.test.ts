@@ -9,7 +9,12 @@ import { postAll } from '../support/events.js';
 import { queryFunnel, roundMedians } from '../support/funnel-client.js';
 import { referenceFunnel } from '../support/funnel-reference.js';
 import { callJson, putJourney } from '../support/http.js';
-import { anonymize, resolveIdentities, type SentEvent } from '../support/identities.js';
+import {
+  anonymize,
+  resolveIdentities,
+  type SentEvent,
+  stitchedCustomers,
+} from '../support/identities.js';
 import {
   dropoffsAt,
   expectDropoffsToMatch,
@@ -100,10 +105,11 @@ async function expectOneCustomerWithHandoff(
     );
     expect(status).toBe(200);
     const answer = body as DropoffResponse;
-    expect({ entered: answer.entered, completed: answer.completed }).toEqual({
-      entered: 1,
-      completed: 1,
-    });
+    expect({
+      entered: answer.entered,
+      completed: answer.completed,
+      stitched: answer.stitched,
+    }).toEqual({ entered: 1, completed: 1, stitched: 1 });
     const checkout = answer.transitions.find((t) => t.from_step === 'carted');
     expect(checkout?.handoffs).toEqual([
       { from_channel: 'web', to_channel: 'call_center', continued: 1 },
@@ -176,7 +182,15 @@ describe('identities on the embedded bus', () => {
         const sent = anonymize(purchaseTraffic({ customers: 120, start, seed }), seed);
         const resolved = resolveIdentities(sent);
         await postAll(runtime.address, shuffledBatches(sent, 70, seed));
-        await expectDropoffsToMatch(dropoffsAt(runtime.address), PURCHASE, resolved, start);
+        const stitched = stitchedCustomers(sent);
+        expect(stitched.size).toBeGreaterThan(0);
+        await expectDropoffsToMatch(
+          dropoffsAt(runtime.address),
+          PURCHASE,
+          resolved,
+          start,
+          stitched,
+        );
         const query = {
           steps: PURCHASE.steps.map((s) => ({ ...s })),
           from: start - HOUR,
@@ -241,6 +255,7 @@ describe('identities on Kafka', () => {
       PURCHASE,
       resolveIdentities(sent),
       start,
+      stitchedCustomers(sent),
     );
   });
 });

@@ -32,6 +32,18 @@ export function resolveIdentities(events: readonly SentEvent[]): Touchpoint[] {
   });
 }
 
+/** The customers that events sent with only an anonymous id count for, once resolved. */
+export function stitchedCustomers(events: readonly SentEvent[]): Set<string> {
+  const resolved = resolveIdentities(events);
+  return new Set(
+    resolved
+      .filter(
+        (e, i) => !carriesCustomer(events[i] as SentEvent) && e.customer_id !== e.anonymous_id,
+      )
+      .map((e) => e.customer_id),
+  );
+}
+
 /**
  * Known-customer traffic made anonymous the way channels see it: a share of customers
  * browse under a cookie until a step at which they log in (that event carries both ids,

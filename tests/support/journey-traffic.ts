@@ -119,10 +119,11 @@ export function expectedDropoffs(
   events: readonly Touchpoint[],
   from: number,
   to: number,
+  stitchedCustomers: ReadonlySet<string> = new Set(),
 ): DropoffResponse {
   const engineJourney = toEngineJourney(journey);
   const instances = referenceInstances(engineJourney, events, Number.POSITIVE_INFINITY);
-  return referenceDropoffs(engineJourney, instances, from, to);
+  return referenceDropoffs(engineJourney, instances, from, to, stitchedCustomers);
 }
 
 /** Ranges the drop-off figures are compared over: everything, and a slice of it. */
@@ -142,9 +143,10 @@ export async function expectDropoffsToMatch(
   journey: Journey,
   events: readonly Touchpoint[],
   start: number,
+  stitchedCustomers: ReadonlySet<string> = new Set(),
 ) {
   for (const { from, to } of rangesOver(start)) {
-    const expected = expectedDropoffs(journey, events, from, to);
+    const expected = expectedDropoffs(journey, events, from, to, stitchedCustomers);
     // Sanity: the traffic exercises every outcome the figures describe.
     if (to - from > 60 * MIN) {
       const first = expected.transitions[0];
@@ -158,10 +160,12 @@ export async function expectDropoffsToMatch(
       expect({
         entered: actual.entered,
         completed: actual.completed,
+        stitched: actual.stitched,
         transitions: actual.transitions,
       }).toEqual({
         entered: expected.entered,
         completed: expected.completed,
+        stitched: expected.stitched,
         transitions: expected.transitions,
       });
     }, 60_000);

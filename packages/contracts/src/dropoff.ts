@@ -29,6 +29,8 @@ export const dropoffResponse = z.object({
   to: z.string(),
   entered: z.number().int(),
   completed: z.number().int(),
+  /** Touchstream's own: of the entered, instances of customers with stitched events. */
+  stitched: z.number().int(),
   transitions: z.array(transitionDropoff),
 });
 export type DropoffResponse = z.infer<typeof dropoffResponse>;

@@ -253,6 +253,8 @@ export function referenceDropoffs(
   instances: readonly ReferenceInstance[],
   from: number,
   to: number,
+  /** Customers with events stitched from an anonymous id (API.md, "Identities"). */
+  stitchedCustomers: ReadonlySet<string> = new Set(),
 ): DropoffResponse {
   const mine = instances.filter((run) => run.journey === journey.id);
   const inRange = (time: number | undefined) => time !== undefined && time >= from && time < to;
@@ -332,6 +334,7 @@ export function referenceDropoffs(
     to: new Date(to).toISOString(),
     entered: entered.length,
     completed: entered.filter((run) => run.outcome.kind === 'completed').length,
+    stitched: entered.filter((run) => stitchedCustomers.has(run.customer)).length,
     transitions,
   };
 }

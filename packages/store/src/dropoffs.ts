@@ -20,6 +20,8 @@ const PER_STEP = `
     WHERE kind = 'reached' AND time >= {from:DateTime64(3, 'UTC')} AND time < {to:DateTime64(3, 'UTC')}
   )
   SELECT r.step AS step, r.channel AS channel,
+         -- Of a customer with events that came without its id and were filed under it.
+         r.customer_id IN (SELECT customer_id FROM events WHERE stitched = 1) AS stitched,
          n.instance != '' AS continued, n.channel AS next_channel, n.seconds_from_previous AS seconds,
          d.instance != '' AND n.instance = '' AS dropped, if(dropped, d.reason, '') AS reason,
          c.instance != '' AS completed
@@ -38,6 +40,7 @@ const DROPOFFS = `
   SELECT step, channel, next_channel, reason, grouping(channel, next_channel, reason) AS grouped_by,
          count() AS reached_count, countIf(continued) AS continued_count,
          countIf(dropped) AS dropped_count, countIf(completed) AS completed_count,
+         countIf(stitched) AS stitched_count,
          -- The usual median: the mean of the two middle values of an even count.
          quantileExactInclusiveIf(0.5)(seconds, continued) AS median_seconds
   FROM (${PER_STEP})
@@ -53,6 +56,7 @@ interface Row {
   continued_count: string;
   dropped_count: string;
   completed_count: string;
+  stitched_count: string;
   median_seconds: number | null;
 }
 
@@ -72,6 +76,8 @@ export interface DropoffTransition {
 export interface DropoffCounts {
   entered: number;
   completed: number;
+  /** Of the entered, instances of customers with events stitched from an anonymous id. */
+  stitched: number;
   /** One per transition, in step order. */
   transitions: DropoffTransition[];
 }
@@ -123,6 +129,7 @@ export async function queryDropoffs(
   return {
     entered: n(total?.reached_count ?? '0'),
     completed: n(total?.completed_count ?? '0'),
+    stitched: n(total?.stitched_count ?? '0'),
     transitions,
   };
 }

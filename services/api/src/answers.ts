@@ -24,6 +24,7 @@ export function dropoffAnswer(
     to: new Date(to).toISOString(),
     entered: counts.entered,
     completed: counts.completed,
+    stitched: counts.stitched,
     transitions: counts.transitions.map((t, k) => ({
       from_step: journey.steps[k]?.name ?? '',
       to_step: journey.steps[k + 1]?.name ?? '',

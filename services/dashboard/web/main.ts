@@ -116,6 +116,7 @@ async function refresh() {
     testId('summary-conversion').textContent = formatRate(
       ratio(dropoffs.completed, dropoffs.entered),
     );
+    testId('summary-stitched').textContent = formatCount(dropoffs.stitched);
     const firing = alerts.filter((a) => a.state === 'firing').length;
     const firingCard = testId('summary-firing');
     firingCard.textContent = formatCount(firing);

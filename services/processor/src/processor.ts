@@ -327,6 +327,9 @@ export function buildProcessor(deps: ProcessorDeps) {
     stop() {
       stopping ??= (async () => {
         clearInterval(stallTimer);
+        // The in-process bus keeps its log in memory only: what this processor appended
+        // to it (identity messages, carried events) is handled before intake stops.
+        if (bus.kind === 'embedded') await caughtUp(() => bus.lag(group, topics.touchpoints));
         await Promise.all(consumers.map((c) => c.stop()));
         await tracker.stop();
         await writers.close();
@@ -335,4 +338,12 @@ export function buildProcessor(deps: ProcessorDeps) {
       return stopping;
     },
   };
+}
+
+/** Waits, for at most `limitMs`, until the group has handled everything on its topic. */
+async function caughtUp(lag: () => Promise<number>, limitMs = 10_000) {
+  const until = Date.now() + limitMs;
+  while ((await lag()) > 0 && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
