@@ -88,7 +88,7 @@ async function serve(variant: Variant) {
       maxFutureMs: 3_600_000,
     });
     app = await buildServer({
-      config: { auth: { ingestKeys: [], queryKeys: [] } },
+      config: { auth: { ingestKeys: [], queryKeys: [], adminKeys: [] } },
       logger: pino({ level: 'warn' }),
       metrics,
       readiness: {},

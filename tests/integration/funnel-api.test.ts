@@ -347,7 +347,7 @@ describe('POST /v1/funnels/query', () => {
               FROM numbers(500000)`,
     });
     const app = await buildServer({
-      config: { auth: { ingestKeys: [], queryKeys: [] } },
+      config: { auth: { ingestKeys: [], queryKeys: [], adminKeys: [] } },
       logger: pino({ level: 'silent' }),
       metrics: new Registry(),
       readiness: {},

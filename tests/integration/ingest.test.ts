@@ -275,7 +275,7 @@ describe('collector limits', () => {
       maxFutureMs: 3_600_000,
     });
     return buildServer({
-      config: { auth: { ingestKeys: [], queryKeys: [] } },
+      config: { auth: { ingestKeys: [], queryKeys: [], adminKeys: [] } },
       logger: pino({ level: 'silent' }),
       metrics,
       readiness: {},

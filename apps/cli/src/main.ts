@@ -1,5 +1,5 @@
 import { touchpointJsonSchema } from '@touchstream/contracts';
-import { createStore, migrate } from '@touchstream/store';
+import { applyRetention, createStore, migrate } from '@touchstream/store';
 import { Command } from 'commander';
 import { registerDemoCommand } from './demo-command.js';
 import { registerFunnelCommand } from './funnel-command.js';
@@ -16,17 +16,23 @@ registerStartCommand(program);
 
 program
   .command('migrate')
-  .description('apply the ClickHouse schema (start does it too)')
+  .description('apply the ClickHouse schema and TOUCHSTREAM_RETENTION (start does it too)')
   .action(async () => {
     const config = configOrExit();
     const store = await createStore(config);
     const applied = await migrate(store);
+    const retention = await applyRetention(store, config.retentionMs);
     await store.close();
     process.stdout.write(
       applied.length === 0
         ? 'schema is up to date\n'
         : `applied ${applied.map((m) => `${m.version} ${m.name}`).join(', ')}\n`,
     );
+    for (const { table, ttl } of retention) {
+      process.stdout.write(
+        `retention of ${table}: ${ttl === null ? 'none (kept forever)' : `TTL ${ttl}`}\n`,
+      );
+    }
   });
 
 program

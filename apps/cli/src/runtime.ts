@@ -2,7 +2,7 @@ import { type Bus, createEmbeddedBus, createKafkaBus } from '@touchstream/bus';
 import type { Config } from '@touchstream/config';
 import { topicNames } from '@touchstream/contracts';
 import { buildServer, checkBindSafety, type ReadinessCheck } from '@touchstream/http';
-import { createStore, migrate, type Store } from '@touchstream/store';
+import { applyRetention, createStore, migrate, type Store } from '@touchstream/store';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
@@ -106,6 +106,9 @@ export async function startRuntime(
   const applied = await migrate(store);
   if (applied.length > 0) {
     logger.info({ versions: applied.map((m) => m.version) }, 'schema_migrated');
+  }
+  for (const { table, ttl } of await applyRetention(store, config.retentionMs)) {
+    logger.info({ table, ttl }, 'retention_changed');
   }
   if (config.journeysFile) {
     const loaded = await loadJourneysFile(store, config.journeysFile);

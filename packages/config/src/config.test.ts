@@ -14,7 +14,8 @@ describe('loadConfig', () => {
       database: 'touchstream',
     });
     expect(config.kafka).toEqual({ brokers: undefined, topicPrefix: 'touchstream.' });
-    expect(config.auth).toEqual({ ingestKeys: [], queryKeys: [] });
+    expect(config.auth).toEqual({ ingestKeys: [], queryKeys: [], adminKeys: [] });
+    expect(config.retentionMs).toBeUndefined();
     expect(config.alertIntervalMs).toBe(60_000);
     expect(config.idleWatermarkMs).toBe(10_000);
     expect(config.allowedLatenessMs).toBe(0);
@@ -63,8 +64,23 @@ describe('loadConfig', () => {
   it('refuses a key that is both an ingest and a query key, without printing it', () => {
     const load = () =>
       loadConfig({ TOUCHSTREAM_INGEST_KEYS: 'k1,shared', TOUCHSTREAM_QUERY_KEYS: 'shared,q1' });
-    expect(load).toThrowError(/TOUCHSTREAM_QUERY_KEYS: a key is also in TOUCHSTREAM_INGEST_KEYS/);
+    expect(load).toThrowError(
+      /TOUCHSTREAM_QUERY_KEYS: a key is also in TOUCHSTREAM_INGEST_KEYS; the key lists must not share keys/,
+    );
     expect(load).not.toThrowError(/shared/);
+  });
+
+  it('refuses an admin key that is also a query key', () => {
+    expect(() =>
+      loadConfig({ TOUCHSTREAM_QUERY_KEYS: 'q1,both', TOUCHSTREAM_ADMIN_KEYS: 'both' }),
+    ).toThrowError(/TOUCHSTREAM_ADMIN_KEYS: a key is also in TOUCHSTREAM_QUERY_KEYS/);
+  });
+
+  it('reads admin keys and a retention', () => {
+    const config = loadConfig({ TOUCHSTREAM_ADMIN_KEYS: 'a1, a2', TOUCHSTREAM_RETENTION: '400d' });
+    expect(config.auth.adminKeys).toEqual(['a1', 'a2']);
+    expect(config.retentionMs).toBe(400 * 86_400_000);
+    expect(() => loadConfig({ TOUCHSTREAM_RETENTION: '0s' })).toThrowError(/TOUCHSTREAM_RETENTION/);
   });
 
   it('rejects unknown TOUCHSTREAM_ variables', () => {

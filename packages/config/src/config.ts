@@ -29,6 +29,10 @@ const environment = z.strictObject({
     .default('touchstream.'),
   TOUCHSTREAM_INGEST_KEYS: list.optional(),
   TOUCHSTREAM_QUERY_KEYS: list.optional(),
+  TOUCHSTREAM_ADMIN_KEYS: list.optional(),
+  TOUCHSTREAM_RETENTION: durationMs
+    .refine((ms) => ms >= 1000, { message: 'must be at least 1s' })
+    .optional(),
   TOUCHSTREAM_ALERT_INTERVAL: durationMs.default(60_000),
   TOUCHSTREAM_IDLE_WATERMARK: durationMs.default(10_000),
   TOUCHSTREAM_ALLOWED_LATENESS: durationMs.default(0),
@@ -50,7 +54,9 @@ export interface Config {
   dataDir: string;
   clickhouse: { url?: string; user: string; password: string; database: string };
   kafka: { brokers?: string[]; topicPrefix: string };
-  auth: { ingestKeys: string[]; queryKeys: string[] };
+  auth: { ingestKeys: string[]; queryKeys: string[]; adminKeys: string[] };
+  /** Rows older than this by event time are deleted by storage; unset: kept forever. */
+  retentionMs?: number;
   alertIntervalMs: number;
   idleWatermarkMs: number;
   allowedLatenessMs: number;
@@ -90,16 +96,24 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
   const e = parsed.data;
-  // A key in both lists would open everything to whoever holds one key: the lists must
-  // be of different keys.
-  const shared = (e.TOUCHSTREAM_INGEST_KEYS ?? []).filter((key) =>
-    (e.TOUCHSTREAM_QUERY_KEYS ?? []).includes(key),
+  // A key in two lists would open both to whoever holds it: the lists must be of
+  // different keys.
+  const lists = [
+    ['TOUCHSTREAM_INGEST_KEYS', e.TOUCHSTREAM_INGEST_KEYS ?? []],
+    ['TOUCHSTREAM_QUERY_KEYS', e.TOUCHSTREAM_QUERY_KEYS ?? []],
+    ['TOUCHSTREAM_ADMIN_KEYS', e.TOUCHSTREAM_ADMIN_KEYS ?? []],
+  ] as const;
+  const overlaps = lists.flatMap(([name, keys], i) =>
+    lists.slice(0, i).flatMap(([earlier, others]) => {
+      const shared = keys.filter((key) => others.includes(key));
+      return shared.length === 0
+        ? []
+        : [
+            `${name}: ${shared.length === 1 ? 'a key is' : `${shared.length} keys are`} also in ${earlier}; the key lists must not share keys`,
+          ];
+    }),
   );
-  if (shared.length > 0) {
-    throw new ConfigError([
-      `TOUCHSTREAM_QUERY_KEYS: ${shared.length === 1 ? 'a key is' : `${shared.length} keys are`} also in TOUCHSTREAM_INGEST_KEYS; ingest and query keys must differ`,
-    ]);
-  }
+  if (overlaps.length > 0) throw new ConfigError(overlaps);
   return {
     http: { host: e.TOUCHSTREAM_HOST, port: e.TOUCHSTREAM_PORT },
     dataDir: e.TOUCHSTREAM_DATA_DIR,
@@ -113,7 +127,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     auth: {
       ingestKeys: e.TOUCHSTREAM_INGEST_KEYS ?? [],
       queryKeys: e.TOUCHSTREAM_QUERY_KEYS ?? [],
+      adminKeys: e.TOUCHSTREAM_ADMIN_KEYS ?? [],
     },
+    retentionMs: e.TOUCHSTREAM_RETENTION,
     alertIntervalMs: e.TOUCHSTREAM_ALERT_INTERVAL,
     idleWatermarkMs: e.TOUCHSTREAM_IDLE_WATERMARK,
     allowedLatenessMs: e.TOUCHSTREAM_ALLOWED_LATENESS,

@@ -27,7 +27,7 @@ describe('basicUser', () => {
 describe('auth of the Segment-compatible routes', () => {
   const build = () =>
     buildServer({
-      config: { auth: { ingestKeys: ['ingest-key'], queryKeys: ['query-key'] } },
+      config: { auth: { ingestKeys: ['ingest-key'], queryKeys: ['query-key'], adminKeys: [] } },
       logger: pino({ level: 'silent' }),
       metrics: new Registry(),
       readiness: {},

@@ -16,7 +16,11 @@ const build = (
 ) =>
   buildServer({
     config: {
-      auth: { ingestKeys: overrides.ingestKeys ?? [], queryKeys: overrides.queryKeys ?? [] },
+      auth: {
+        ingestKeys: overrides.ingestKeys ?? [],
+        queryKeys: overrides.queryKeys ?? [],
+        adminKeys: [],
+      },
     },
     logger: pino({ level: 'silent' }),
     metrics: new Registry(),
@@ -241,6 +245,7 @@ describe('checkBindSafety', () => {
   const auth = (keys: boolean) => ({
     ingestKeys: keys ? ['a'] : [],
     queryKeys: keys ? ['b'] : [],
+    adminKeys: [],
   });
   it.each(['127.0.0.1', '127.1.2.3', 'localhost', '::1'])('allows open access on %s', (host) => {
     expect(checkBindSafety({ http: { host, port: 0 }, auth: auth(false) })).toBe('open');

@@ -12,5 +12,12 @@ export * from './journey-facts.js';
 export * from './journey-state.js';
 export * from './journeys.js';
 export { type Migration, migrate, readMigrations } from './migrate.js';
+export {
+  applyRetention,
+  planRetention,
+  RETENTION_COLUMNS,
+  type RetentionChange,
+  type RetentionTable,
+} from './retention.js';
 export { TableWriter, type TableWriterOptions } from './table-writer.js';
 export { createWriters, type EventRow, type WriterHooks, type Writers } from './writers.js';

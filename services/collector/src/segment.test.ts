@@ -45,6 +45,7 @@ async function build(
       auth: {
         ingestKeys: keys ? ['ingest-key'] : [],
         queryKeys: keys ? ['query-key'] : [],
+        adminKeys: [],
       },
     },
     logger: pino({ level: 'silent' }),

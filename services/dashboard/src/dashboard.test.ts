@@ -18,7 +18,7 @@ async function fakeBuild() {
 
 const serve = (assetsDir: string, queryKeys: string[] = []) =>
   buildServer({
-    config: { auth: { ingestKeys: [], queryKeys } },
+    config: { auth: { ingestKeys: [], queryKeys, adminKeys: [] } },
     logger: pino({ level: 'silent' }),
     metrics: new Registry(),
     readiness: {},
