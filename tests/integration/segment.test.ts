@@ -397,6 +397,8 @@ describe('Segment-compatible ingestion on the embedded defaults', () => {
     const { id, ...journey } = PURCHASE;
     const put = await callJson(runtime.address, 'PUT', `/v1/journeys/${id}`, journey, query);
     expect(put.status).toBe(201);
+    // A new journey applies to the events processed from about a second on (rule 6).
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
     const { analytics, statuses, failures } = client(runtime.address);
     // Recent, as live traffic is: the journey engine follows events within its lateness.
     const start = Date.now() - 2 * 3_600_000;

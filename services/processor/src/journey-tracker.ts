@@ -171,7 +171,7 @@ export class JourneyTracker {
       if (fresh.length === 0 || !last) return;
       const events = fresh.flatMap((r) => (r.event ? [r.event] : []));
       const seen = { ...slot.engine.seen };
-      const rows = this.rowsOf(slot.engine.apply(events));
+      let rows = this.rowsOf(slot.engine.apply(events));
       this.seen.inc({ kind: 'late' }, slot.engine.seen.late - seen.late);
       this.seen.inc({ kind: 'repeat' }, slot.engine.seen.repeats - seen.repeats);
       const stitched = await restitched;
@@ -184,6 +184,11 @@ export class JourneyTracker {
       ];
       if (corrections.length > 0) {
         await stored;
+        // The recomputation reads this batch's events too, and it replaces the facts stored
+        // before the batch: facts the fast path drew for these customers in this batch are
+        // not stored yet, so they would stand beside it, never withdrawn.
+        const recomputed = new Set(corrections);
+        rows = rows.filter((row) => !recomputed.has(row.customer_id));
         rows.push(...(await this.correct(slot.engine, corrections)));
       }
       slot.offset = BigInt(last.offset);
