@@ -38,7 +38,7 @@ const CONCURRENCY = Number(env.FUZZ_CONCURRENCY ?? 4);
 const TIMEOUT_MS = Number(env.FUZZ_TIMEOUT_MS ?? 10_000);
 /** Requests generated at a time: oversized bodies make a whole route's worth too big to hold. */
 const CHUNK = 100;
-const KEYS = { ingest: 'fuzz-ingest-key', query: 'fuzz-query-key' };
+const KEYS = { ingest: 'fuzz-ingest-key', query: 'fuzz-query-key', admin: 'fuzz-admin-key' };
 
 interface Problem {
   route: string;
@@ -56,6 +56,7 @@ async function main() {
     TOUCHSTREAM_LOG_LEVEL: 'fatal',
     TOUCHSTREAM_INGEST_KEYS: KEYS.ingest,
     TOUCHSTREAM_QUERY_KEYS: KEYS.query,
+    TOUCHSTREAM_ADMIN_KEYS: KEYS.admin,
     TOUCHSTREAM_ALERT_INTERVAL: '2s',
     ...(brokers ? { TOUCHSTREAM_KAFKA_BROKERS: brokers, TOUCHSTREAM_TOPIC_PREFIX: 'fuzz.' } : {}),
   });

@@ -18,7 +18,7 @@
  *
  *   npx tsx bench/identity-funnel.ts
  * Env: BENCH_EVENTS (10,000,000), BENCH_CUSTOMERS (1,000,000), BENCH_ROUNDS (5),
- * BENCH_IDS_PER_CALL (100,000).
+ * BENCH_IDS_PER_CALL (10,000).
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ const CUSTOMERS = Number(env.BENCH_CUSTOMERS ?? 1_000_000);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
 /** Of each customer's events (10 by default), the first ANONYMOUS_EVENTS are anonymous. */
 const ANONYMOUS_EVENTS = Math.round(0.3 * Math.max(1, Math.floor(EVENTS / CUSTOMERS)));
-const IDS_PER_CALL = Number(env.BENCH_IDS_PER_CALL ?? 100_000);
+const IDS_PER_CALL = Number(env.BENCH_IDS_PER_CALL ?? 10_000);
 
 const inRange = `timestamp >= parseDateTime64BestEffort('${range.from}', 3)
       AND timestamp < parseDateTime64BestEffort('${range.to}', 3) + INTERVAL 1 HOUR
@@ -117,6 +117,7 @@ async function main() {
     await (await store.query({ query: KNOWN, format: 'JSONEachRow' })).json(),
   );
   const load = loadavg()[0] ?? 0;
+  console.error('measuring before stitching');
   const before = await measure(
     store,
     { 'known from the start': KNOWN, 'links joined at query time': JOINED },
@@ -130,6 +131,9 @@ async function main() {
     (_, c) => `cus_${String(c).padStart(9, '0')}`,
   );
   for (let i = 0; i < customers.length; i += IDS_PER_CALL) {
+    console.error(
+      `stitching ids ${fmt(i)}.., ${fmt((performance.now() - stitchStart) / 1000, 1)} s`,
+    );
     await fileUnderCustomers(
       store,
       customers.slice(i, i + IDS_PER_CALL).map((c) => ({
@@ -139,6 +143,7 @@ async function main() {
     );
   }
   const stitchSeconds = (performance.now() - stitchStart) / 1000;
+  console.error(`stitched in ${fmt(stitchSeconds, 1)} s`);
   const after = await measure(
     store,
     { 'known from the start': KNOWN, 'stitched by Touchstream, just after': STITCHED },

@@ -36,7 +36,7 @@ const ROUTE_TIME_LIMIT_MS = Number(process.env.FUZZ_ROUTE_TIME_LIMIT_MS ?? 30_00
 /** On Kafka a 202 means on the topic: how long the events table may take to show it. */
 const STORE_WAIT_MS = 30_000;
 
-const KEYS = { ingest: 'fuzz-ingest-key', query: 'fuzz-query-key' };
+const KEYS = { ingest: 'fuzz-ingest-key', query: 'fuzz-query-key', admin: 'fuzz-admin-key' };
 
 const setups: Array<[string, () => Record<string, string>]> = [
   [
@@ -60,6 +60,7 @@ describe.each(setups)('hostile requests to touchstream start on %s', (_name, env
       TOUCHSTREAM_DATA_DIR: await mkdtemp(join(tmpdir(), 'touchstream-fuzz-')),
       TOUCHSTREAM_INGEST_KEYS: KEYS.ingest,
       TOUCHSTREAM_QUERY_KEYS: KEYS.query,
+      TOUCHSTREAM_ADMIN_KEYS: KEYS.admin,
       // The alerter judges the rules the fuzz stored while it runs, not after.
       TOUCHSTREAM_ALERT_INTERVAL: '2s',
       ...env(),

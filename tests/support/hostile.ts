@@ -1001,6 +1001,8 @@ export const validSegmentMessages: Record<string, Record<string, unknown>> = Obj
 export interface Keys {
   ingest: string;
   query: string;
+  /** TOUCHSTREAM_ADMIN_KEYS: erasure. */
+  admin: string;
 }
 
 /** One request, printed short enough to read when fast-check reports it. */
@@ -1116,7 +1118,7 @@ interface RouteShape {
   name: string;
   method: string;
   path: fc.Arbitrary<string>;
-  audience: 'ingest' | 'query';
+  audience: 'ingest' | 'query' | 'admin';
   body?: fc.Arbitrary<Body>;
   /** How the route's clients send their key: a Bearer token, or Basic as Segment's do. */
   auth?: 'bearer' | 'basic';
@@ -1127,7 +1129,11 @@ const strayBody = fc.option(hostileBodies([{ a: 'b' }]), { nil: undefined, freq:
 
 function route(keys: Keys, shape: RouteShape): FuzzRoute {
   const [own, other] =
-    shape.audience === 'ingest' ? [keys.ingest, keys.query] : [keys.query, keys.ingest];
+    shape.audience === 'ingest'
+      ? [keys.ingest, keys.query]
+      : shape.audience === 'admin'
+        ? [keys.admin, keys.query]
+        : [keys.query, keys.ingest];
   const request = fc
     .record({
       path: shape.path,
@@ -1265,6 +1271,12 @@ export function fuzzRoutes(keys: Keys): FuzzRoute[] {
       audience: 'query',
     }),
     route(keys, {
+      name: 'GET /v1/erasures/{erasure_id}',
+      method: 'GET',
+      path: at('/v1/erasures/', hostileId(['00000000-0000-4000-8000-000000000000'])),
+      audience: 'query',
+    }),
+    route(keys, {
       name: 'GET /v1/schema/touchpoint.json',
       method: 'GET',
       path: fixed('/v1/schema/touchpoint.json'),
@@ -1282,6 +1294,14 @@ export function fuzzRoutes(keys: Keys): FuzzRoute[] {
       method: 'DELETE',
       path: at('/v1/journeys/', journeyIds),
       audience: 'query',
+    }),
+    // Erases whatever customer a hostile id names: the events it erases are not expected
+    // to be stored (servingProblems leaves them out).
+    route(keys, {
+      name: 'DELETE /v1/customers/{customer_id}',
+      method: 'DELETE',
+      path: at('/v1/customers/', hostileId(['fuzz-erased', 'fuzz-a'])),
+      audience: 'admin',
     }),
   ];
 }
@@ -1536,17 +1556,22 @@ export async function putFixtures(baseUrl: string, keys: Keys) {
 }
 
 /** Distinct event ids in the store. */
+/** Ids of the stored events, and of those an erasure removed (they must not be stored). */
 async function storedIds(store: Store): Promise<Set<string>> {
   const rows = await (
-    await store.query({ query: 'SELECT DISTINCT event_id FROM events', format: 'JSONEachRow' })
+    await store.query({
+      query:
+        'SELECT DISTINCT event_id FROM events UNION DISTINCT SELECT event_id FROM erased_events',
+      format: 'JSONEachRow',
+    })
   ).json<{ event_id: string }>();
   return new Set(rows.map((r) => r.event_id));
 }
 
 /**
  * What is wrong with the server after a fuzz: it must be ready, take a fresh valid event
- * with 202, and have stored every event it answered 202 for (within `waitMs`: on Kafka a
- * 202 means on the topic, not yet in the table).
+ * with 202, and have stored every event it answered 202 for unless an erasure removed it
+ * (within `waitMs`: on Kafka a 202 means on the topic, not yet in the table).
  */
 export async function servingProblems(
   baseUrl: string,

@@ -2,6 +2,7 @@ import { touchpointJsonSchema } from '@touchstream/contracts';
 import { applyRetention, createStore, migrate } from '@touchstream/store';
 import { Command } from 'commander';
 import { registerDemoCommand } from './demo-command.js';
+import { registerEraseCommand } from './erase-command.js';
 import { registerFunnelCommand } from './funnel-command.js';
 import { registerSimulateCommand } from './simulate.js';
 import { configOrExit, registerStartCommand } from './start-command.js';
@@ -43,6 +44,7 @@ program
   });
 
 registerFunnelCommand(program);
+registerEraseCommand(program);
 registerSimulateCommand(program);
 registerDemoCommand(program);
 

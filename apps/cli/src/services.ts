@@ -10,14 +10,20 @@ import type { ServiceFactory, ServiceName } from './runtime.js';
  * the API is, from the same origin. `dashboard.assetsDir` serves another build of the page.
  */
 export function apiService(dashboard: DashboardDeps = {}): ServiceFactory {
-  return async ({ store, config }) => {
-    const api = buildApi({ store, webhooks: { allowInternal: config.webhookAllowInternal } });
+  return async ({ store, config, bus, topics, logger }) => {
+    const api = buildApi({
+      store,
+      webhooks: { allowInternal: config.webhookAllowInternal },
+      erasure: { bus, topics, logger: logger.child({ component: 'erasure' }) },
+    });
     const page = buildDashboard(dashboard);
     return {
       routes: async (app) => {
         await app.register(api.routes);
         await app.register(page.routes);
       },
+      start: api.start,
+      stop: api.stop,
     };
   };
 }

@@ -2,6 +2,7 @@ export * from './alert.js';
 export * from './clock.js';
 export * from './dropoff.js';
 export * from './duration.js';
+export * from './erasure.js';
 export * from './errors.js';
 export * from './event.js';
 export * from './funnel.js';

@@ -847,3 +847,30 @@ describe('PartitionEngine: checkpoint and restore', () => {
     expect(second.meta().pending.length).toBeGreaterThan(0);
   });
 });
+
+describe('PartitionEngine: erasure', () => {
+  it('forgets an erased customer: no drop-off later, no pending event, no checkpoint row', () => {
+    const e = engine([purchase], 5 * MIN);
+    e.apply([ev('gone', 'product_viewed', at(0)), ev('kept', 'product_viewed', at(0))]);
+    // Waiting for event time (allowed lateness): erased with the customer.
+    e.apply([ev('gone', 'cart_added', at(6)), ev('kept', 'cart_added', at(6))]);
+    e.takeChanges();
+    e.eraseCustomer('gone');
+    const changes = e.takeChanges();
+    expect(changes.upserts).toEqual([]);
+    expect(changes.deletes).toEqual([]);
+    expect(changes.meta.pending.map((p) => p.customer_id)).toEqual(['kept']);
+    expect(e.inProgress().map((i) => i.customer)).toEqual(['kept']);
+    const facts = e.advanceTo(at(120));
+    expect(new Set(facts.map((f) => f.customer))).toEqual(new Set(['kept']));
+    expect(facts.some((f) => f.kind === 'dropped')).toBe(true);
+  });
+
+  it('takes a customer sent after the erasure as new, from its first event', () => {
+    const e = engine();
+    e.apply([ev('back', 'product_viewed', at(0)), ev('back', 'cart_added', at(1))]);
+    e.eraseCustomer('back');
+    const facts = e.apply([ev('back', 'product_viewed', at(2))]);
+    expect(brief(facts)).toEqual([{ kind: 'reached', step: 0, time: at(2) }]);
+  });
+});

@@ -232,6 +232,19 @@ export class PartitionEngine {
     return taken.sort((a, b) => a.seq - b.seq).map((p) => p.event);
   }
 
+  /**
+   * Forgets a customer as if it had never been seen (erasure, API.md): its state, its
+   * instances in progress and its events waiting for event time. Unlike a forgotten idle
+   * customer it leaves no row to checkpoint: the caller deletes its checkpoint rows.
+   */
+  eraseCustomer(customer: string) {
+    this.customers.delete(customer);
+    this.changed.delete(customer);
+    this.forgotten.delete(customer);
+    this.corrections.delete(customer);
+    this.takePending(customer);
+  }
+
   /** Moves event time forward with no event, as the wall clock does for an idle partition. */
   advanceTo(eventTime: number): Fact[] {
     const facts: Fact[] = [];

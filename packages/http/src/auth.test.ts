@@ -76,3 +76,73 @@ describe('auth of the Segment-compatible routes', () => {
     expect(journeys.statusCode).toBe(401);
   });
 });
+
+describe('auth of erasure (TOUCHSTREAM_ADMIN_KEYS)', () => {
+  const build = (auth: { ingestKeys: string[]; queryKeys: string[]; adminKeys: string[] }) =>
+    buildServer({
+      config: { auth },
+      logger: pino({ level: 'silent' }),
+      metrics: new Registry(),
+      readiness: {},
+      routes: [
+        async (app) => {
+          app.delete('/v1/customers/:customer_id', async (_request, reply) =>
+            reply.code(202).send({ ok: true }),
+          );
+          app.get('/v1/customers/:customer_id', async () => ({ ok: true }));
+          app.get('/v1/erasures/:erasure_id', async () => ({ ok: true }));
+        },
+      ],
+    });
+  const keys = { ingestKeys: ['ingest-key'], queryKeys: ['query-key'], adminKeys: ['admin-key'] };
+  const call = async (
+    app: Awaited<ReturnType<typeof build>>,
+    method: 'GET' | 'DELETE',
+    url: string,
+    key?: string,
+  ) =>
+    (
+      await app.inject({
+        method,
+        url,
+        headers: key ? { authorization: `Bearer ${key}` } : {},
+      })
+    ).statusCode;
+
+  it('erases with an admin key only: no key or an unknown one 401, another list’s 403', async () => {
+    const app = await build(keys);
+    expect(await call(app, 'DELETE', '/v1/customers/c1', 'admin-key')).toBe(202);
+    expect(await call(app, 'DELETE', '/v1/customers/c1')).toBe(401);
+    expect(await call(app, 'DELETE', '/v1/customers/c1', 'nope')).toBe(401);
+    expect(await call(app, 'DELETE', '/v1/customers/c1', 'query-key')).toBe(403);
+    expect(await call(app, 'DELETE', '/v1/customers/c1', 'ingest-key')).toBe(403);
+  });
+
+  it('refuses erasure with 403 when key lists are set and admin keys are not', async () => {
+    for (const auth of [
+      { ...keys, adminKeys: [] },
+      { ingestKeys: ['ingest-key'], queryKeys: [], adminKeys: [] },
+    ]) {
+      const app = await build(auth);
+      expect(await call(app, 'DELETE', '/v1/customers/c1')).toBe(403);
+      expect(await call(app, 'DELETE', '/v1/customers/c1', 'query-key')).toBe(403);
+      expect(await call(app, 'DELETE', '/v1/customers/c1', 'ingest-key')).toBe(403);
+    }
+  });
+
+  it('is open with no keys at all (loopback open mode)', async () => {
+    const app = await build({ ingestKeys: [], queryKeys: [], adminKeys: [] });
+    expect(await call(app, 'DELETE', '/v1/customers/c1')).toBe(202);
+    expect(await call(app, 'GET', '/v1/erasures/e1')).toBe(200);
+  });
+
+  it('admin keys open erasure only: no other endpoint, but an erasure’s status', async () => {
+    const app = await build(keys);
+    expect(await call(app, 'GET', '/v1/erasures/e1', 'admin-key')).toBe(200);
+    expect(await call(app, 'GET', '/v1/erasures/e1', 'query-key')).toBe(200);
+    expect(await call(app, 'GET', '/v1/erasures/e1', 'ingest-key')).toBe(403);
+    expect(await call(app, 'GET', '/v1/erasures/e1')).toBe(401);
+    expect(await call(app, 'GET', '/v1/customers/c1', 'admin-key')).toBe(403);
+    expect(await call(app, 'GET', '/v1/customers/c1', 'query-key')).toBe(200);
+  });
+});

@@ -3,7 +3,7 @@ import type { Config } from '@touchstream/config';
 import { TouchstreamError } from '@touchstream/contracts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
-export type Audience = 'ingest' | 'query';
+export type Audience = 'ingest' | 'query' | 'admin';
 
 /**
  * The Segment-compatible ingestion routes (API.md, v1.1): for producers, who may send the key
@@ -21,11 +21,19 @@ const SEGMENT_PATHS = new Set([
 const pathOf = (request: FastifyRequest) =>
   request.routeOptions.url ?? request.url.split('?')[0] ?? '';
 
-/** `POST /v1/events` and the Segment routes are for producers; the rest of /v1 for readers. */
+/** Erasure status: a reader's, and the admin who asked for it may follow it too. */
+const ERASURE_STATUS_PATH = '/v1/erasures/:erasure_id';
+
+/**
+ * `POST /v1/events` and the Segment routes are for producers; erasing a customer is for
+ * admins (API.md, TOUCHSTREAM_ADMIN_KEYS); the rest of /v1 for readers.
+ */
 export function audienceOf(request: FastifyRequest): Audience | undefined {
   const path = pathOf(request);
   if (!path.startsWith('/v1/')) return undefined;
-  return path === '/v1/events' || SEGMENT_PATHS.has(path) ? 'ingest' : 'query';
+  if (path === '/v1/events' || SEGMENT_PATHS.has(path)) return 'ingest';
+  if (request.method === 'DELETE' && path.startsWith('/v1/customers/')) return 'admin';
+  return 'query';
 }
 
 /**
@@ -51,20 +59,39 @@ function keyOf(request: FastifyRequest): string | undefined {
 
 /**
  * A key list that is set guards its endpoints: no key or an unknown key is 401, a key
- * of the other list is 403. An unset list leaves its endpoints open.
+ * of another list is 403. An unset list leaves its endpoints open, except erasure: when
+ * any key list is set, erasing needs an admin key, and with no admin keys set nobody may
+ * erase (403); with no keys at all (loopback only) it is open like everything else.
+ * An erasure's status is a reader's endpoint that an admin key may read as well.
  */
 export function registerAuth(app: FastifyInstance, auth: Config['auth']) {
   const keys: Record<Audience, Set<string>> = {
     ingest: new Set(auth.ingestKeys),
     query: new Set(auth.queryKeys),
+    admin: new Set(auth.adminKeys),
   };
+  const anyKeys = keys.ingest.size + keys.query.size + keys.admin.size > 0;
   app.addHook('onRequest', async (request) => {
     const audience = audienceOf(request);
-    if (!audience || keys[audience].size === 0) return;
+    if (!audience) return;
     const key = keyOf(request);
+    if (audience === 'admin') {
+      if (!anyKeys) return;
+      if (keys.admin.size === 0) {
+        throw new TouchstreamError(
+          'forbidden',
+          'Erasure is off: set TOUCHSTREAM_ADMIN_KEYS to allow it.',
+        );
+      }
+    } else if (keys[audience].size === 0) {
+      return;
+    }
     if (key !== undefined && keys[audience].has(key)) return;
-    const other = audience === 'ingest' ? 'query' : 'ingest';
-    if (key !== undefined && keys[other].has(key)) {
+    if (key !== undefined && keys.admin.has(key) && isErasureStatus(request)) return;
+    const other = (['ingest', 'query', 'admin'] as const).find(
+      (list) => list !== audience && key !== undefined && keys[list].has(key),
+    );
+    if (other) {
       throw new TouchstreamError('forbidden', `This key may not call ${audience} endpoints.`);
     }
     const how = SEGMENT_PATHS.has(pathOf(request))
@@ -73,6 +100,8 @@ export function registerAuth(app: FastifyInstance, auth: Config['auth']) {
     throw new TouchstreamError('unauthorized', key === undefined ? how : 'The key is not known.');
   });
 }
+
+const isErasureStatus = (request: FastifyRequest) => pathOf(request) === ERASURE_STATUS_PATH;
 
 const LOOPBACK_NAMES = new Set(['localhost', 'ip6-localhost', 'ip6-loopback']);
 

@@ -5,6 +5,7 @@ export { classifyClickHouseError, type ErrorClass, refusesRows } from './clickho
 export { createStore, type Store } from './client.js';
 export * from './dead-letters.js';
 export { type DropoffCounts, type DropoffTransition, queryDropoffs } from './dropoffs.js';
+export * from './erasures.js';
 export * from './events.js';
 export * from './funnels.js';
 export * from './identities.js';

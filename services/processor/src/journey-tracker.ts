@@ -198,6 +198,18 @@ export class JourneyTracker {
   }
 
   /**
+   * Erasure (API.md): forgets the customers' state in the partition's engine and writes
+   * the partition's checkpoint again without their pending events, so that no checkpoint
+   * read from now on brings them back. Their own checkpoint rows are the caller's to delete.
+   */
+  async erase(partition: number, customers: readonly string[]) {
+    await this.withSlot(partition, async (slot) => {
+      for (const customer of customers) slot.engine.eraseCustomer(customer);
+      await this.persist(partition, slot, [], { always: true });
+    });
+  }
+
+  /**
    * Recomputes customers from their stored events (API.md, rule 7), puts their state in
    * the engine and returns the rows that replace their facts. A batch's customers are
    * read together: a backfill of many customers is a few queries.
@@ -332,9 +344,16 @@ export class JourneyTracker {
   }
 
   /** Facts first, then the checkpoint: a crash between them replays into the same facts. */
-  private async persist(partition: number, slot: Slot, facts: readonly FactRow[]) {
+  private async persist(
+    partition: number,
+    slot: Slot,
+    facts: readonly FactRow[],
+    options: { always?: boolean } = {},
+  ) {
     const changes = slot.engine.takeChanges();
-    if (facts.length === 0 && changes.upserts.length === 0 && changes.deletes.length === 0) return;
+    const unchanged =
+      facts.length === 0 && changes.upserts.length === 0 && changes.deletes.length === 0;
+    if (unchanged && !options.always) return;
     await this.deps.writers.facts.write(facts);
     for (const fact of facts) {
       this.factsWritten.inc({ kind: fact.deleted ? 'withdrawn' : fact.kind });

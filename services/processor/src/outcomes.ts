@@ -46,6 +46,11 @@ export function outcomeOf(record: BusRecord, clock: ReceivingClock): Outcome {
   return { kind: 'ok', record, event: decoded.event };
 }
 
+/** An erase message (API.md, "Erasure and retention"): the batch is cut at it. */
+export function isEraseRecord(record: BusRecord): boolean {
+  return record.headers[IDENTITY_HEADERS.control] === 'erase';
+}
+
 /** A message of the processor to itself (see stitching.ts); anything else under its header is dead. */
 function identityOutcome(record: BusRecord): Outcome {
   let json: unknown;

@@ -17,9 +17,10 @@ import {
 import { createWriters, type EventRow, refusesRows, type Store } from '@touchstream/store';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { ErasedEvents, erasurePass } from './erasure-pass.js';
 import { JourneyTracker } from './journey-tracker.js';
-import { deadLetter, outcomeOf } from './outcomes.js';
-import { carried, type Incoming, Stitching } from './stitching.js';
+import { deadLetter, isEraseRecord, outcomeOf } from './outcomes.js';
+import { carried, type Incoming, identityRecord, Stitching } from './stitching.js';
 
 export interface ProcessorDeps {
   bus: Bus;
@@ -80,6 +81,16 @@ export function buildProcessor(deps: ProcessorDeps) {
     labelNames: ['class'],
     registers,
   });
+  const skippedErased = new Counter({
+    name: 'touchstream_processor_erased_records_skipped_total',
+    help: 'Records of events an erasure removed (replays, retries), neither stored nor applied.',
+    registers,
+  });
+  const erasurePasses = new Counter({
+    name: 'touchstream_processor_erasure_passes_total',
+    help: 'Erase messages acted on (one per erasure and id; replayed ones are not counted).',
+    registers,
+  });
   const batchSeconds = new Histogram({
     name: 'touchstream_processor_batch_seconds',
     help: 'Time from receiving a batch to having it stored, before the commit.',
@@ -133,6 +144,7 @@ export function buildProcessor(deps: ProcessorDeps) {
   });
 
   const stitching = new Stitching(store, deps.metrics);
+  const erased = new ErasedEvents(store, now);
 
   /**
    * Inserts the rows alone, halving them while ClickHouse refuses what they hold, and
@@ -175,20 +187,95 @@ export function buildProcessor(deps: ProcessorDeps) {
     }
   };
 
+  /**
+   * A batch is cut at each erase message: the records before it are handled first, the
+   * erasure's pass runs at its position, and the records after it are a new history.
+   */
   const handleTouchpoints = async (batch: Batch) => {
     const stopTimer = batchSeconds.startTimer();
+    let from = 0;
+    for (const [index, record] of batch.records.entries()) {
+      if (!isEraseRecord(record)) continue;
+      if (index > from) await handleRecords(batch, batch.records.slice(from, index));
+      await handleErase(batch, record);
+      from = index + 1;
+    }
+    if (from < batch.records.length) await handleRecords(batch, batch.records.slice(from));
+    consumed.inc(batch.records.length);
+    stopTimer();
+  };
+
+  const handleErase = async (batch: Batch, record: BusRecord) => {
+    const outcome = outcomeOf(record, { now: now(), maxFutureMs: 0 });
+    if (outcome.kind !== 'identity' || outcome.message.kind !== 'erase') {
+      const letter =
+        outcome.kind === 'dead_letter'
+          ? outcome.letter
+          : deadLetter(record, 'invalid_identity_message');
+      await bus.publish(topics.touchpointsDlq, [letter]);
+      deadLettered.inc({ reason: 'invalid_identity_message' });
+      return;
+    }
+    const message = outcome.message;
+    erased.exist();
+    const acted = await erasurePass(
+      {
+        store,
+        forgetJourneys: (ids) => tracker.erase(batch.partition, ids),
+        forgetLinks: (ids) => stitching.forgetIds(ids),
+        recompute: (customers) =>
+          bus.append(
+            topics.touchpoints,
+            customers.map((customer) =>
+              identityRecord({ kind: 'restitch', customer_id: customer }),
+            ),
+          ),
+        announce: (erasure, ids) =>
+          bus.append(
+            topics.touchpoints,
+            ids.map((id) =>
+              identityRecord({
+                kind: 'erase',
+                erasure_id: erasure.erasure_id,
+                id,
+                customer_id: erasure.customer_id,
+                ids: erasure.ids,
+              }),
+            ),
+          ),
+      },
+      message,
+    );
+    if (acted === 'unknown') {
+      await bus.publish(topics.touchpointsDlq, [deadLetter(record, 'unknown_erasure')]);
+      deadLettered.inc({ reason: 'unknown_erasure' });
+    } else if (acted === 'done') {
+      erasurePasses.inc();
+      logger.info(
+        { erasure_id: message.erasure_id, partition: batch.partition, offset: record.offset },
+        'erasure_pass_done',
+      );
+    }
+  };
+
+  const handleRecords = async (batch: Batch, records: readonly BusRecord[]) => {
     const clock = { now: now(), maxFutureMs: deps.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS };
-    const incoming: Incoming[] = [];
+    const decoded: Incoming[] = [];
     const messages: IdentityMessage[] = [];
     const dead: OutgoingRecord[] = [];
-    for (const record of batch.records) {
+    for (const record of records) {
       const outcome = outcomeOf(record, clock);
-      if (outcome.kind === 'ok') incoming.push(outcome);
+      if (outcome.kind === 'ok') decoded.push(outcome);
       else if (outcome.kind === 'identity') messages.push(outcome.message);
       else dead.push(outcome.letter);
     }
+    // Events an erasure removed are neither stored nor applied (API.md): not replayed, not
+    // retried, not carried here from another partition.
+    const gone = await erased.among(decoded.map((i) => i.event.event_id));
+    const incoming = gone.size === 0 ? decoded : decoded.filter((i) => !gone.has(i.event.event_id));
+    skippedErased.inc(decoded.length - incoming.length);
     const plan = await stitching.plan(incoming);
-    const tracked = batch.records.map((r) => ({ offset: r.offset, event: plan.applied.get(r) }));
+    const tracked = records.map((r) => ({ offset: r.offset, event: plan.applied.get(r) }));
     // All of it is stored before the batch is committed. A row ClickHouse refuses has
     // been through the journey engine by then; the dead letter says so for replay.
     const stored = storeRows(plan.rows.map((r) => r.row));
@@ -213,15 +300,18 @@ export function buildProcessor(deps: ProcessorDeps) {
       await bus.publish(topics.touchpointsDlq, poison);
       dead.push(...poison);
     }
-    consumed.inc(batch.records.length);
     for (const d of dead)
       deadLettered.inc({ reason: d.headers?.[DLQ_HEADERS.reason]?.split(':')[0] ?? 'unknown' });
-    stopTimer();
   };
 
   const storeDeadLetters = async (batch: Batch) => {
+    // A dead letter of an erased event does not come back either (a replayed topic).
+    const ids = batch.records.map((r) => eventIdOf(r.value));
+    const gone = await erased.among(ids.filter((id) => id !== ''));
+    const kept = batch.records.filter((_, i) => !gone.has(ids[i] ?? ''));
+    skippedErased.inc(batch.records.length - kept.length);
     await writers.deadLetters.write(
-      batch.records.map((r) => ({
+      kept.map((r) => ({
         topic: r.headers[DLQ_HEADERS.topic] ?? r.topic,
         partition: Number(r.headers[DLQ_HEADERS.partition] ?? r.partition),
         offset: r.headers[DLQ_HEADERS.offset] ?? r.offset,
@@ -338,6 +428,16 @@ export function buildProcessor(deps: ProcessorDeps) {
       return stopping;
     },
   };
+}
+
+/** The event id a record's JSON names, '' when it names none. */
+function eventIdOf(value: Buffer): string {
+  try {
+    const id = (JSON.parse(value.toString('utf8')) as { event_id?: unknown })?.event_id;
+    return typeof id === 'string' ? id : '';
+  } catch {
+    return '';
+  }
 }
 
 /** Waits, for at most `limitMs`, until the group has handled everything on its topic. */

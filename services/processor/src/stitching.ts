@@ -3,6 +3,7 @@ import {
   encodeTouchpoint,
   IDENTITY_HEADERS,
   type IdentityMessage,
+  identityMessageKey,
   type Touchpoint,
 } from '@touchstream/contracts';
 import {
@@ -48,7 +49,7 @@ const isLinking = (e: Touchpoint) =>
 
 export function identityRecord(message: IdentityMessage): OutgoingRecord {
   return {
-    key: message.kind === 'linked' ? message.anonymous_id : message.customer_id,
+    key: identityMessageKey(message),
     value: JSON.stringify(message),
     headers: { [IDENTITY_HEADERS.control]: message.kind },
   };
@@ -86,6 +87,14 @@ export class Stitching {
   /** Partitions moved: what other members wrote meanwhile is read again. */
   forget() {
     this.known.clear();
+  }
+
+  /** Erased ids: their links are gone from storage, so the ones kept here go too. */
+  forgetIds(ids: readonly string[]) {
+    for (const id of ids) this.known.delete(id);
+    for (const [anonymousId, links] of this.known) {
+      if (links.some((l) => ids.includes(l.customer_id))) this.known.delete(anonymousId);
+    }
   }
 
   async plan(items: readonly Incoming[]): Promise<StitchPlan> {
@@ -129,7 +138,7 @@ export class Stitching {
     const linked = new Set<string>();
     for (const m of messages) {
       if (m.kind === 'restitch') local.add(m.customer_id);
-      else linked.add(m.anonymous_id);
+      else if (m.kind === 'linked') linked.add(m.anonymous_id);
     }
     const outgoing: OutgoingRecord[] = [];
     const filed = new Map<string, string>();
