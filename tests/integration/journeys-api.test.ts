@@ -1,4 +1,7 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadJourneysFile } from '../../apps/cli/src/journeys-file.js';
 import {
   type JourneysFileRuntime,
   SIGNUP_YAML,
@@ -107,6 +110,41 @@ describe('journeys API', () => {
     expect(status).toBe(400);
     expect(answer.error.code).toBe('invalid_request');
     expect(answer.error.details.length).toBeGreaterThan(0);
+  });
+
+  it('refuses unknown fields, naming them, and stores nothing', async () => {
+    // Once answered 200 and stored `failure_event_types: []`: the user believed failure
+    // reasons were configured.
+    const misspelt = await call('PUT', '/v1/journeys/misspelt', {
+      ...purchase,
+      failure_event_types: undefined,
+      failure_event_type: ['payment_failed'],
+    });
+    expect(misspelt.status).toBe(400);
+    expect(misspelt.body.error.details).toEqual([
+      { path: 'failure_event_type', message: 'Unrecognized key: "failure_event_type"' },
+    ]);
+    const inStep = await call('PUT', '/v1/journeys/misspelt', {
+      ...purchase,
+      steps: [purchase.steps[0], { ...purchase.steps[1], chanel: 'web' }],
+    });
+    expect(inStep.status).toBe(400);
+    expect(inStep.body.error.details).toEqual([
+      { path: 'steps.1.chanel', message: 'Unrecognized key: "chanel"' },
+    ]);
+    expect((await call('GET', '/v1/journeys/misspelt')).status).toBe(404);
+
+    const file = join(api.dir, 'misspelt.yaml');
+    await writeFile(
+      file,
+      JSON.stringify({
+        journeys: [{ id: 'misspelt', ...purchase, failure_event_type: ['payment_failed'] }],
+      }),
+    );
+    await expect(loadJourneysFile(api.runtime.store, file)).rejects.toThrow(
+      /Unrecognized key: "failure_event_type"/,
+    );
+    expect((await call('GET', '/v1/journeys/misspelt')).status).toBe(404);
   });
 
   it('refuses a reversed or malformed drop-off range', async () => {

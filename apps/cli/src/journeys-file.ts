@@ -5,6 +5,7 @@ import {
   alertRuleId,
   alertRuleProblems,
   detailsFromIssues,
+  journey,
   journeyBody,
   journeyId,
 } from '@touchstream/contracts';
@@ -13,10 +14,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 
 /** Journeys keyed by id, or a list of journeys with an `id` each. */
-const journeysOf = z.union([
-  z.record(journeyId, journeyBody),
-  z.array(z.object({ id: journeyId }).and(journeyBody)),
-]);
+const journeysOf = z.union([z.record(journeyId, journeyBody), z.array(journey)]);
 
 /** Alert rules keyed by id, or a list of rules with an `id` each. */
 const alertRulesOf = z.union([z.record(alertRuleId, alertRuleBody), z.array(alertRule)]);

@@ -14,21 +14,28 @@ export const stepMatcher = z.object({
 });
 export type StepMatcher = z.infer<typeof stepMatcher>;
 
-export const journeyStep = stepMatcher.extend({ name: text(1, 64) });
+/** Unknown fields are refused, not dropped: a misspelt field must not look configured. */
+export const journeyStep = z.strictObject({ ...stepMatcher.shape, name: text(1, 64) });
 export type JourneyStep = z.infer<typeof journeyStep>;
 
+const journeyFields = {
+  name: text(1, 200),
+  steps: z.array(journeyStep).min(2).max(20),
+  step_timeout: positiveDurationText,
+  failure_event_types: z.array(eventType).max(50).default([]),
+};
+
+const uniqueStepNames = (j: { steps: ReadonlyArray<{ name: string }> }) =>
+  new Set(j.steps.map((s) => s.name)).size === j.steps.length;
+const uniqueStepNamesIssue = { message: 'step names must be unique', path: ['steps'] };
+
 export const journeyBody = z
-  .object({
-    name: text(1, 200),
-    steps: z.array(journeyStep).min(2).max(20),
-    step_timeout: positiveDurationText,
-    failure_event_types: z.array(eventType).max(50).default([]),
-  })
-  .refine((j) => new Set(j.steps.map((s) => s.name)).size === j.steps.length, {
-    message: 'step names must be unique',
-    path: ['steps'],
-  });
+  .strictObject(journeyFields)
+  .refine(uniqueStepNames, uniqueStepNamesIssue);
 export type JourneyBody = z.infer<typeof journeyBody>;
 
-export const journey = z.object({ id: journeyId }).and(journeyBody);
+/** A journey with its id, as a list in the journeys file has it. */
+export const journey = z
+  .strictObject({ id: journeyId, ...journeyFields })
+  .refine(uniqueStepNames, uniqueStepNamesIssue);
 export type Journey = JourneyBody & { id: string };
