@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toClickHouseTime } from './events.js';
+import { standingAnonymousIds } from './identities.js';
 import { inSlices } from './slices.js';
 
 /** An erasure request as stored (API.md, "Erasure and retention"). */
@@ -27,21 +28,8 @@ export async function resolveErasureIds(
   client: ClickHouseClient,
   customerId: string,
 ): Promise<string[]> {
-  const rows = await (
-    await client.query({
-      query: `SELECT anonymous_id FROM identity_links
-              WHERE anonymous_id IN (SELECT anonymous_id FROM identity_links
-                                     WHERE customer_id = {customer:String})
-              GROUP BY anonymous_id
-              HAVING argMin(customer_id, (linked_at, event_id)) = {customer:String}`,
-      query_params: { customer: customerId },
-      format: 'JSONEachRow',
-    })
-  ).json<{ anonymous_id: string }>();
-  return [
-    customerId,
-    ...new Set(rows.map((r) => r.anonymous_id).filter((id) => id !== customerId)),
-  ];
+  const anonymous = await standingAnonymousIds(client, customerId);
+  return [customerId, ...anonymous.filter((id) => id !== customerId)];
 }
 
 export async function writeErasure(client: ClickHouseClient, erasure: ErasureRow) {

@@ -104,6 +104,25 @@ export async function fileUnderCustomers(
   };
 }
 
+/** The anonymous ids whose standing link (first in event time) names the customer, sorted. */
+export async function standingAnonymousIds(
+  client: ClickHouseClient,
+  customerId: string,
+): Promise<string[]> {
+  const rows = await (
+    await client.query({
+      query: `SELECT anonymous_id FROM identity_links
+              WHERE anonymous_id IN (SELECT anonymous_id FROM identity_links
+                                     WHERE customer_id = {customer:String})
+              GROUP BY anonymous_id
+              HAVING argMin(customer_id, (linked_at, event_id)) = {customer:String}`,
+      query_params: { customer: customerId },
+      format: 'JSONEachRow',
+    })
+  ).json<{ anonymous_id: string }>();
+  return [...new Set(rows.map((r) => r.anonymous_id))].sort();
+}
+
 export interface CustomerSummary {
   customer_id: string;
   anonymous_ids: string[];
@@ -131,20 +150,9 @@ export async function readCustomer(
     })
   ).json<{ events: string; first_seen: string; last_seen: string }>();
   if (!summary || Number(summary.events) === 0) return null;
-  const standing = await (
-    await client.query({
-      query: `SELECT anonymous_id FROM identity_links
-              WHERE anonymous_id IN (SELECT anonymous_id FROM identity_links
-                                     WHERE customer_id = {customer:String})
-              GROUP BY anonymous_id
-              HAVING argMin(customer_id, (linked_at, event_id)) = {customer:String}`,
-      query_params: { customer: customerId },
-      format: 'JSONEachRow',
-    })
-  ).json<{ anonymous_id: string }>();
   return {
     customer_id: customerId,
-    anonymous_ids: [...new Set(standing.map((s) => s.anonymous_id))].sort(),
+    anonymous_ids: await standingAnonymousIds(client, customerId),
     first_seen: new Date(Number(summary.first_seen)).toISOString(),
     last_seen: new Date(Number(summary.last_seen)).toISOString(),
     events: Number(summary.events),
