@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { DropoffResponse, Journey, Touchpoint } from '@touchstream/contracts';
-import type { Store } from '@touchstream/store';
+import { ON_DISK, type Store } from '@touchstream/store';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../apps/cli/src/runtime.js';
@@ -132,7 +132,7 @@ async function count(store: Store, query: string, ids: readonly string[], maskOf
       query,
       query_params: { ids, quoted: ids.map((id) => JSON.stringify(id)) },
       format: 'JSONEachRow',
-      clickhouse_settings: { apply_deleted_mask: maskOff ? 0 : 1 },
+      clickhouse_settings: maskOff ? ON_DISK : {},
     })
   ).json<{ n: string }>();
   return Number(row?.n ?? 0);
@@ -381,7 +381,7 @@ async function raceAndCheck(runtime: Runtime, name: string) {
                   ORDER BY event_id`,
           query_params: { ids: [customer, cookie] },
           format: 'JSONEachRow',
-          clickhouse_settings: { apply_deleted_mask: 0 },
+          clickhouse_settings: ON_DISK,
         })
       ).json<{ event_id: string }>()
     ).map((r) => r.event_id);

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toClickHouseTime } from './events.js';
 import { standingAnonymousIds } from './identities.js';
+import { ON_DISK, PATCH_DELETE } from './patch-deletes.js';
 import { inSlices } from './slices.js';
 
 /** An erasure request as stored (API.md, "Erasure and retention"). */
@@ -230,7 +231,11 @@ export async function eraseRows(
     })
   ).json<{ n: string }>();
   for (const table of ERASED_TABLES) {
-    await client.command({ query: `DELETE FROM ${table} WHERE ${where[table]}`, query_params });
+    await client.command({
+      query: `DELETE FROM ${table} WHERE ${where[table]}`,
+      query_params,
+      clickhouse_settings: PATCH_DELETE,
+    });
   }
   return {
     events: Number(counted?.n ?? 0),
@@ -263,23 +268,30 @@ export async function purgeErasures(
   await client.command({
     query: `DELETE FROM events WHERE customer_id IN {ids:Array(String)} AND event_id IN ${erasedIds}`,
     query_params,
+    clickhouse_settings: PATCH_DELETE,
   });
   await client.command({
     query: `DELETE FROM facts WHERE customer_id IN {ids:Array(String)} AND instance IN ${erasedIds}`,
     query_params,
+    clickhouse_settings: PATCH_DELETE,
   });
   await client.command({
     query: `DELETE FROM dead_letters WHERE ${scopes(false).dead_letters}`,
     query_params,
+    clickhouse_settings: PATCH_DELETE,
   });
   const t1 = performance.now();
   for (const table of ['events', 'facts', 'identity_links', 'dead_letters']) {
-    // Waited for: a ClickHouse server runs mutations in the background by default.
-    await client.command({
-      query: `ALTER TABLE ${table} APPLY DELETED MASK`,
-      clickhouse_settings: { mutations_sync: '2' },
-    });
+    // The patches first (they mark the rows deleted in the parts), then the mask (it
+    // rewrites the parts without them). Waited for: a server runs them in the background.
+    for (const step of ['APPLY PATCHES', 'APPLY DELETED MASK']) {
+      await client.command({
+        query: `ALTER TABLE ${table} ${step}`,
+        clickhouse_settings: { mutations_sync: '2' },
+      });
+    }
   }
+  // A merge applies the patches too.
   await client.command({ query: 'OPTIMIZE TABLE journey_state FINAL' });
   const t2 = performance.now();
   const left = await leftOnDisk(client, erasures);
@@ -317,7 +329,7 @@ export async function leftOnDisk(
           id: '',
         },
         format: 'JSONEachRow',
-        clickhouse_settings: { apply_deleted_mask: maskOff ? 0 : 1 },
+        clickhouse_settings: maskOff ? ON_DISK : {},
       })
     ).json<{ n: string[] }>();
     return (row?.n ?? []).map(Number);

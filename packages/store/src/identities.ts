@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toClickHouseTime } from './events.js';
+import { PATCH_DELETE } from './patch-deletes.js';
 import { inSlices } from './slices.js';
 
 /** An event that carried both ids: it links its anonymous id to its customer. */
@@ -96,7 +97,11 @@ export async function fileUnderCustomers(
             FROM events WHERE ${misfiled}`,
     query_params: params,
   });
-  await client.command({ query: `DELETE FROM events WHERE ${misfiled}`, query_params: params });
+  await client.command({
+    query: `DELETE FROM events WHERE ${misfiled}`,
+    query_params: params,
+    clickhouse_settings: PATCH_DELETE,
+  });
   const target = new Map(moves.map((m) => [m.anonymous_id, m.customer_id]));
   return {
     from: [...new Set(found.map((r) => r.customer_id))],

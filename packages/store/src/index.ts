@@ -13,6 +13,7 @@ export * from './journey-facts.js';
 export * from './journey-state.js';
 export * from './journeys.js';
 export { type Migration, migrate, readMigrations } from './migrate.js';
+export { ON_DISK } from './patch-deletes.js';
 export {
   applyRetention,
   planRetention,
