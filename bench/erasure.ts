@@ -5,9 +5,9 @@
  * and a checkpoint row for a tenth. Measured with the store's own functions, as the API
  * and the purge run them:
  *
- * - request: the API's pass (erased event ids recorded, lightweight deletes of every table);
- * - purge: deleting again what may have come since, `APPLY DELETED MASK` on every table,
- *   journey_state rewritten, then the check with the deleted-row mask off;
+ * - request: the API's pass (erased event ids recorded, deletes of every table as patch parts);
+ * - purge: deleting again what may have come since, `APPLY PATCHES` and `APPLY DELETED MASK`
+ *   on every table, journey_state rewritten, then the check with the mask and patches off;
  * - one erasure alone, then BENCH_BATCH erasures purged in one round (the purge takes every
  *   pending erasure at once);
  * - the processor's no-resurrection check: one query for a batch of 1,000 event ids.

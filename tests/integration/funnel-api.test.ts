@@ -31,6 +31,44 @@ const event = (
 
 const RANGE = { from: at(0), to: at(3600) };
 
+/** Customers for the options, 10,000 s later: look, add, buy; each carries a product. */
+const O = 10_000;
+const OPTIONS_RANGE = { from: at(O), to: at(O + 1000) };
+const p1 = { properties: { product_id: 'p1' } };
+const OPTION_EVENTS = [
+  // A remove between add and buy.
+  event('o-removed', 'look', O, p1),
+  event('o-removed', 'add', O + 10, p1),
+  event('o-removed', 'remove', O + 15, p1),
+  event('o-removed', 'buy', O + 20, p1),
+  // Adds and buys another product than the one looked at.
+  event('o-other', 'look', O, p1),
+  event('o-other', 'add', O + 10, { properties: { product_id: 'p2' } }),
+  event('o-other', 'buy', O + 20, { properties: { product_id: 'p2' } }),
+  // Buys before adding.
+  event('o-unordered', 'look', O, p1),
+  event('o-unordered', 'buy', O + 10, p1),
+  event('o-unordered', 'add', O + 20, { ...p1, channel: 'mobile' }),
+  // Never adds.
+  event('o-skipper', 'look', O, p1),
+  event('o-skipper', 'buy', O + 30, p1),
+  // Two adds of one millisecond, on two channels: either could be the chain's add.
+  event('o-twins', 'look', O, p1),
+  event('o-twins', 'add', O + 7, { ...p1, channel: 'web' }),
+  event('o-twins', 'add', O + 7, { ...p1, channel: 'mobile' }),
+  // Every step, on three channels.
+  event('o-full', 'look', O, p1),
+  event('o-full', 'add', O + 5, { ...p1, channel: 'mobile' }),
+  event('o-full', 'buy', O + 40, { ...p1, channel: 'store' }),
+];
+const LOOK_ADD_BUY = {
+  steps: [{ event_type: 'look' }, { event_type: 'add' }, { event_type: 'buy' }],
+  window: '1m',
+  ...OPTIONS_RANGE,
+};
+const customersOf = (body: { steps: { customers: number }[] }) =>
+  body.steps.map((s) => s.customers);
+
 describe('POST /v1/funnels/query', () => {
   let runtime: Runtime;
   const funnel = (body: Record<string, unknown>) => queryFunnel(runtime.address, body);
@@ -61,6 +99,8 @@ describe('POST /v1/funnels/query', () => {
       // Before the range: not in the funnel.
       event('early', 'view', -10),
       event('early', 'cart', 5),
+      // For the options, in a range and with event types of their own.
+      ...OPTION_EVENTS,
     ]);
     await putJourney(runtime.address, {
       id: 'shop',
@@ -97,6 +137,7 @@ describe('POST /v1/funnels/query', () => {
           conversion_from_previous: 1,
           dropped_from_previous: 0,
           median_seconds_from_previous: null,
+          time_to_convert: null,
         },
         {
           name: 'carted',
@@ -105,6 +146,20 @@ describe('POST /v1/funnels/query', () => {
           conversion_from_previous: 0.75,
           dropped_from_previous: 1,
           median_seconds_from_previous: 30,
+          // 5 s (overwrite), 30 s (repeat) and 30 s (late).
+          time_to_convert: {
+            p25: 17.5,
+            p50: 30,
+            p75: 30,
+            p90: 30,
+            histogram: [
+              { le_seconds: 1, customers: 0 },
+              { le_seconds: 5, customers: 1 },
+              { le_seconds: 10, customers: 0 },
+              { le_seconds: 30, customers: 2 },
+              { le_seconds: 60, customers: 0 },
+            ],
+          },
         },
         {
           name: 'pay',
@@ -114,6 +169,7 @@ describe('POST /v1/funnels/query', () => {
           dropped_from_previous: 1,
           // The median of 20 s and 4 s (205 to 209).
           median_seconds_from_previous: 12,
+          time_to_convert: expect.objectContaining({ p25: 8, p50: 12, p75: 16, p90: 18.4 }),
         },
       ],
     });
@@ -169,7 +225,14 @@ describe('POST /v1/funnels/query', () => {
       conversion_from_previous: 0,
       dropped_from_previous: 0,
       median_seconds_from_previous: null,
+      time_to_convert: { p25: null, p50: null, p75: null, p90: null, histogram: expect.any(Array) },
     });
+    // The default window (1d) sets the buckets: up to a day, all empty.
+    const histogram = body.steps[1].time_to_convert.histogram;
+    expect(histogram.map((b: { le_seconds: number }) => b.le_seconds)).toEqual([
+      1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21_600, 43_200, 86_400,
+    ]);
+    expect(histogram.every((b: { customers: number }) => b.customers === 0)).toBe(true);
   });
 
   const expectError = (
@@ -378,6 +441,181 @@ describe('POST /v1/funnels/query', () => {
     }
   });
 
+  describe('options', () => {
+    it('counts a plain funnel of look, add, buy', async () => {
+      const { status, body } = await funnel(LOOK_ADD_BUY);
+      expect(status).toBe(200);
+      // o-unordered and o-twins stop at add (no buy after it), o-skipper at look.
+      expect(customersOf(body)).toEqual([6, 5, 3]);
+    });
+
+    it('voids an entry with an excluded event between two of its steps', async () => {
+      const { body } = await funnel({
+        ...LOOK_ADD_BUY,
+        exclusions: [{ event_type: 'remove', after_step: 1, before_step: 2 }],
+      });
+      // o-removed has no other entry: it is not in the funnel at all.
+      expect(customersOf(body)).toEqual([5, 4, 2]);
+      // Outside the interval (before the add) the same event voids nothing.
+      const before = await funnel({
+        ...LOOK_ADD_BUY,
+        exclusions: [{ event_type: 'remove', after_step: 0, before_step: 1 }],
+      });
+      expect(customersOf(before.body)).toEqual([6, 5, 3]);
+    });
+
+    it('holds a property constant along the chain', async () => {
+      const { body } = await funnel({ ...LOOK_ADD_BUY, hold_constant: ['product_id'] });
+      // o-other added another product: it stays at look.
+      expect(customersOf(body)).toEqual([6, 4, 2]);
+    });
+
+    it('takes the steps after the entry in any order, timed from the entry', async () => {
+      const { body } = await funnel({ ...LOOK_ADD_BUY, order: 'any' });
+      // o-unordered bought, then added: both count.
+      expect(customersOf(body)).toEqual([6, 5, 4]);
+      // buy: 20 s, 20 s, 10 s, 40 s after the look.
+      expect(body.steps[2].time_to_convert).toMatchObject({ p25: 17.5, p50: 20, p75: 25, p90: 34 });
+    });
+
+    it('lets a chain skip an optional step, compared with the required step before it', async () => {
+      const { body } = await funnel({
+        ...LOOK_ADD_BUY,
+        steps: [
+          { event_type: 'look' },
+          { event_type: 'add', optional: true },
+          { event_type: 'buy' },
+        ],
+      });
+      // o-skipper and o-unordered (whose add came after the buy) reach buy without add;
+      // o-twins did the add and stopped there.
+      expect(customersOf(body)).toEqual([6, 4, 5]);
+      expect(body.steps[1]).toMatchObject({
+        optional: true,
+        conversion_from_previous: 0.6667,
+        dropped_from_previous: 2,
+      });
+      expect(body.steps[2]).toMatchObject({
+        conversion_from_previous: 0.8333,
+        dropped_from_previous: 1,
+      });
+      expect(body.steps[2]).not.toHaveProperty('optional');
+    });
+
+    it('attributes the breakdown to the deepest step, or to step k with a null group', async () => {
+      const groups = (body: {
+        breakdown: { value: string | null; steps: { customers: number }[] }[];
+      }) => body.breakdown.map((b) => [b.value, b.steps[0]?.customers, b.steps.at(-1)?.customers]);
+      const last = await funnel({
+        ...LOOK_ADD_BUY,
+        breakdown: 'channel',
+        breakdown_attribution: 'last_touch',
+      });
+      // o-full bought in the store; o-unordered's deepest step is its mobile add; o-twins'
+      // two adds of one millisecond give the smaller value, mobile.
+      expect(groups(last.body)).toEqual([
+        ['web', 3, 2],
+        ['mobile', 2, 0],
+        ['store', 1, 1],
+      ]);
+      const atBuy = await funnel({
+        ...LOOK_ADD_BUY,
+        breakdown: 'channel',
+        breakdown_attribution: 'step:2',
+      });
+      expect(groups(atBuy.body)).toEqual([
+        [null, 3, 0],
+        ['web', 2, 2],
+        ['store', 1, 1],
+      ]);
+      const first = await funnel({ ...LOOK_ADD_BUY, breakdown: 'channel' });
+      expect(groups(first.body)).toEqual([['web', 6, 3]]);
+    });
+
+    it('combines the options with each other and with filters', async () => {
+      const { body } = await funnel({
+        ...LOOK_ADD_BUY,
+        order: 'any',
+        hold_constant: ['product_id'],
+        exclusions: [{ event_type: 'remove', after_step: 0, before_step: 2 }],
+        filters: [{ property: 'product_id', op: 'eq', value: 'p1' }],
+      });
+      // The filter drops o-other's p2 events; o-removed is void.
+      expect(customersOf(body)).toEqual([5, 3, 2]);
+    });
+
+    const three = [{ event_type: 'a' }, { event_type: 'b' }, { event_type: 'c' }];
+    it.each([
+      [
+        'an exclusion whose after_step is not before its before_step',
+        { steps: three, exclusions: [{ event_type: 'x', after_step: 1, before_step: 1 }] },
+        'exclusions.0.after_step',
+      ],
+      [
+        'an exclusion past the last step',
+        { steps: three, exclusions: [{ event_type: 'x', after_step: 0, before_step: 3 }] },
+        'exclusions.0.before_step',
+      ],
+      [
+        'an exclusion with an unknown field',
+        {
+          steps: three,
+          exclusions: [{ event_type: 'x', after_step: 0, before_step: 1, after: 1 }],
+        },
+        'exclusions.0.after',
+      ],
+      [
+        'an optional first step',
+        { steps: [{ event_type: 'a', optional: true }, ...three.slice(1)] },
+        'steps.0.optional',
+      ],
+      [
+        'an optional last step',
+        { steps: [...three.slice(0, 2), { event_type: 'c', optional: true }] },
+        'steps.2.optional',
+      ],
+      [
+        'four hold_constant properties',
+        { steps: three, hold_constant: ['p', 'q', 'r', 's'] },
+        'hold_constant',
+      ],
+      [
+        'step:9 on five steps',
+        {
+          steps: [...three, { event_type: 'd' }, { event_type: 'e' }],
+          breakdown: 'channel',
+          breakdown_attribution: 'step:9',
+        },
+        'breakdown_attribution',
+      ],
+      [
+        'an attribution of "middle"',
+        { steps: three, breakdown: 'channel', breakdown_attribution: 'middle' },
+        'breakdown_attribution',
+      ],
+      [
+        'an attribution without a breakdown',
+        { steps: three, breakdown_attribution: 'last_touch' },
+        'breakdown_attribution',
+      ],
+      ['an unknown order', { steps: three, order: 'random' }, 'order'],
+      [
+        "an exclusion past a journey's last step",
+        { journey: 'shop', exclusions: [{ event_type: 'x', after_step: 0, before_step: 3 }] },
+        'exclusions.0.before_step',
+      ],
+      [
+        "an attribution past a journey's last step",
+        { journey: 'shop', breakdown: 'channel', breakdown_attribution: 'step:3' },
+        'breakdown_attribution',
+      ],
+    ])('refuses %s with 400 and details naming the field', async (_name, body, path) => {
+      const response = await funnel(body);
+      expectError(response, 400, 'invalid_request');
+      expect(response.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+    });
+  });
+
   it('lists every endpoint in /openapi.json and serves /docs, without a key', async () => {
     // biome-ignore lint/suspicious/noExplicitAny: an OpenAPI document.
     const spec: any = await (await fetch(`${runtime.address}/openapi.json`)).json();
@@ -395,7 +633,17 @@ describe('POST /v1/funnels/query', () => {
       expect(Object.keys(spec.paths)).toContain(path);
     }
     const query = spec.paths['/v1/funnels/query'].post;
-    expect(query.requestBody.content['application/json'].schema.properties).toHaveProperty('steps');
+    const properties = query.requestBody.content['application/json'].schema.properties;
+    for (const option of [
+      'steps',
+      'order',
+      'exclusions',
+      'hold_constant',
+      'breakdown_attribution',
+    ]) {
+      expect(properties).toHaveProperty(option);
+    }
+    expect(JSON.stringify(query.responses['200'])).toContain('time_to_convert');
     expect(query.security).toEqual([{ bearer: [] }]);
     const docs = await fetch(`${runtime.address}/docs`);
     expect(docs.status).toBe(200);

@@ -82,6 +82,68 @@ describe('touchstream funnel', () => {
     expect(lines[4]).toMatch(/^3\. pay\s+1\s+33\.3%\s+50\.0%\s+1\s+30s$/);
   });
 
+  it('prints the time to convert of each step', async () => {
+    const { code, stdout } = await funnel(['--steps', 'view,cart,pay', '--window', '1h', ...RANGE]);
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    const header = lines.findIndex((l) => l.startsWith('time to convert'));
+    expect(lines[header]).toMatch(/^time to convert\s+p25\s+p50\s+p75\s+p90\s+customers by time$/);
+    // cart: 30 s (a) and 90 s (b); pay: 30 s (b).
+    expect(lines[header + 2]).toMatch(
+      /^2\. cart\s+45s\s+1m 0s\s+1m 15s\s+1m 24s\s+<=30s: 1, <=2m 0s: 1$/,
+    );
+    expect(lines[header + 3]).toMatch(/^3\. pay\s+30s\s+30s\s+30s\s+30s\s+<=30s: 1$/);
+  });
+
+  it('takes the funnel options', async () => {
+    // A cart between the view and the (missing or later) pay voids a and b.
+    const excluded = await funnel([
+      '--steps',
+      'view,cart,pay',
+      '--window',
+      '1h',
+      '--exclude',
+      'cart:0-2',
+      ...RANGE,
+    ]);
+    expect(excluded.code).toBe(0);
+    expect(excluded.stdout.split('\n')[2]).toMatch(/^1\. view\s+1\s+100\.0%$/);
+    // cart optional: b reaches pay, a stops at its cart.
+    const optional = await funnel([
+      '--steps',
+      'view,cart,pay',
+      '--window',
+      '1h',
+      '--optional',
+      '1',
+      ...RANGE,
+    ]);
+    const lines = optional.stdout.split('\n');
+    expect(lines[3]).toMatch(/^2\. cart \(optional\)\s+2\s+66\.7%\s+66\.7%\s+1\s+1m 0s$/);
+    expect(lines[4]).toMatch(/^3\. pay\s+1\s+33\.3%\s+33\.3%\s+2\s+30s$/);
+    const combined = await funnel([
+      '--steps',
+      'view,pay,cart',
+      '--window',
+      '1h',
+      '--order',
+      'any',
+      '--hold',
+      'plan',
+      '--breakdown',
+      'channel',
+      '--attribution',
+      'last_touch',
+      ...RANGE,
+    ]);
+    expect(combined.code).toBe(0);
+    // In any order b did pay and cart; times are from the view.
+    expect(combined.stdout.split('\n')[4]).toMatch(
+      /^3\. cart\s+1\s+33\.3%\s+100\.0%\s+0\s+1m 30s$/,
+    );
+    expect(combined.stdout).toContain('\nweb\nstep');
+  });
+
   it('prints a table per breakdown value', async () => {
     const { code, stdout } = await funnel([
       '--steps',
@@ -112,6 +174,11 @@ describe('touchstream funnel', () => {
       ['--steps', 'a,b', '--url', 'ftp://x'],
       ['--steps', 'a,b', '--journey', 'shop'],
       [],
+      ['--steps', 'a,b', '--order', 'random'],
+      ['--steps', 'a,b', '--optional', 'b'],
+      ['--steps', 'a,b', '--exclude', 'x'],
+      ['--steps', 'a,b', '--exclude', 'x:1'],
+      ['--steps', 'a,b', '--attribution', 'middle'],
     ];
     // At once: each start of the CLI takes a few seconds of module loading.
     const results = await Promise.all(cases.map((args) => touchstream(['funnel', ...args])));
@@ -120,6 +187,22 @@ describe('touchstream funnel', () => {
       expect(code, args).not.toBe(0);
       expect(stderr, args).toMatch(/invalid|give either/);
     });
+  });
+
+  it("reports the server's refusal of an option", async () => {
+    const { code, stderr } = await funnel([
+      '--steps',
+      'view,cart',
+      '--exclude',
+      'pay:0-5',
+      ...RANGE,
+    ]);
+    expect(code).toBe(1);
+    expect(stderr).toContain('400 invalid_request');
+    expect(stderr).toContain('exclusions.0.before_step: must be a step of the funnel (0 to 1)');
+    const journey = await funnel(['--journey', 'shop', '--optional', '1']);
+    expect(journey.code).not.toBe(0);
+    expect(journey.stderr).toContain('--optional needs --steps');
   });
 
   it('says so when the server cannot be reached', async () => {

@@ -12,17 +12,26 @@ export async function ingest(baseUrl: string, events: unknown[]) {
 export const queryFunnel = (baseUrl: string, body: unknown) =>
   callJson(baseUrl, 'POST', '/v1/funnels/query', body);
 
-/** Medians compared to a millionth of a second: ClickHouse interpolates in floating point. */
+const micro = (x: number | null) => (x === null ? null : Math.round(x * 1e6) / 1e6);
+
+/**
+ * Medians and time-to-convert levels compared to a millionth of a second: ClickHouse
+ * interpolates in floating point.
+ */
 // biome-ignore lint/suspicious/noExplicitAny: a response of either side.
 export function roundMedians(response: any) {
   // biome-ignore lint/suspicious/noExplicitAny: steps of either side.
   const steps = (list: any[]) =>
     list.map((s) => ({
       ...s,
-      median_seconds_from_previous:
-        s.median_seconds_from_previous === null
-          ? null
-          : Math.round(s.median_seconds_from_previous * 1e6) / 1e6,
+      median_seconds_from_previous: micro(s.median_seconds_from_previous),
+      time_to_convert: s.time_to_convert && {
+        ...s.time_to_convert,
+        p25: micro(s.time_to_convert.p25),
+        p50: micro(s.time_to_convert.p50),
+        p75: micro(s.time_to_convert.p75),
+        p90: micro(s.time_to_convert.p90),
+      },
     }));
   return {
     ...response,

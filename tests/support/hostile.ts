@@ -915,6 +915,34 @@ export const validFunnelQueries = [
     ],
   },
   { journey: FIXTURE_JOURNEY_ID, breakdown: 'property:plan' },
+  {
+    steps: [
+      { event_type: 'product_viewed' },
+      { event_type: 'cart_added', optional: true },
+      { event_type: 'order_placed', where: { plan: 'pro' } },
+    ],
+    window: '2h',
+    order: 'any',
+    exclusions: [
+      {
+        event_type: 'cart_removed',
+        channel: 'web',
+        where: { gift: true },
+        after_step: 0,
+        before_step: 2,
+      },
+    ],
+    hold_constant: ['product_id', 'plan'],
+    breakdown: 'channel',
+    breakdown_attribution: 'step:1',
+    filters: [{ property: 'amount', op: 'lt', value: 100 }],
+  },
+  {
+    journey: FIXTURE_JOURNEY_ID,
+    exclusions: [{ event_type: 'cart_removed', after_step: 0, before_step: 1 }],
+    breakdown: 'property:plan',
+    breakdown_attribution: 'last_touch',
+  },
 ];
 
 export const validAlertRule = {
@@ -1230,6 +1258,14 @@ export function fuzzRoutes(keys: Keys): FuzzRoute[] {
       name: 'GET /v1/journeys/{id}/dropoffs',
       method: 'GET',
       path: at('/v1/journeys/', journeyIds, '/dropoffs', hostileQuery(['from', 'to'])),
+      audience: 'query',
+    }),
+    route(keys, {
+      name: 'GET /v1/journeys/{id}/dropoffs/{from_step}/insights',
+      method: 'GET',
+      path: fc
+        .tuple(journeyIds, hostileId(['viewed', 'carted', 'ordered']), hostileQuery(['from', 'to']))
+        .map(([id, step, q]) => `/v1/journeys/${id}/dropoffs/${step}/insights${q}`),
       audience: 'query',
     }),
     route(keys, {

@@ -16,8 +16,59 @@ export interface FunnelOptions {
   from?: string;
   to?: string;
   breakdown?: string;
+  order?: 'strict' | 'any';
+  /** Step numbers (from 0, as in the API) a chain may skip. */
+  optional?: number[];
+  exclude?: Exclusion[];
+  hold?: string[];
+  attribution?: string;
   url: string;
   key?: string;
+}
+
+interface Exclusion {
+  event_type: string;
+  after_step: number;
+  before_step: number;
+}
+
+/** Repeated options gather into a list. */
+const collect =
+  <T>(parse: (value: string) => T) =>
+  (value: string, previous: T[] = []) => [...previous, parse(value)];
+
+function parseOrder(value: string): 'strict' | 'any' {
+  if (value !== 'strict' && value !== 'any') throw new InvalidArgumentError('give strict or any');
+  return value;
+}
+
+function parseStepNumber(value: string): number {
+  if (!/^\d{1,2}$/.test(value)) {
+    throw new InvalidArgumentError('give a step number, counted from 0 as in the API');
+  }
+  return Number(value);
+}
+
+/** `<type>:<i>-<j>`: an event of that type between steps i and j voids an entry. */
+function parseExclusion(value: string): Exclusion {
+  const match = /^(.+):(\d{1,2})-(\d{1,2})$/.exec(value);
+  if (!match || !eventType.safeParse(match[1]).success) {
+    throw new InvalidArgumentError(
+      'give <event type>:<after step>-<before step>, such as cart_removed:1-2',
+    );
+  }
+  return {
+    event_type: match[1] as string,
+    after_step: Number(match[2]),
+    before_step: Number(match[3]),
+  };
+}
+
+function parseAttribution(value: string): string {
+  if (!/^(first_touch|last_touch|step:\d{1,2})$/.test(value)) {
+    throw new InvalidArgumentError('give first_touch, last_touch or step:<k>');
+  }
+  return value;
 }
 
 function parseSteps(value: string): string[] {
@@ -63,11 +114,22 @@ export function parseInstant(value: string, now = Date.now()): string {
 export function funnelRequest(options: FunnelOptions): Record<string, unknown> {
   return {
     ...(options.journey ? { journey: options.journey } : {}),
-    ...(options.steps ? { steps: options.steps.map((event_type) => ({ event_type })) } : {}),
+    ...(options.steps
+      ? {
+          steps: options.steps.map((event_type, k) => ({
+            event_type,
+            ...(options.optional?.includes(k) ? { optional: true } : {}),
+          })),
+        }
+      : {}),
     ...(options.window ? { window: options.window } : {}),
     ...(options.from ? { from: options.from } : {}),
     ...(options.to ? { to: options.to } : {}),
     ...(options.breakdown ? { breakdown: options.breakdown } : {}),
+    ...(options.order ? { order: options.order } : {}),
+    ...(options.exclude?.length ? { exclusions: options.exclude } : {}),
+    ...(options.hold?.length ? { hold_constant: options.hold } : {}),
+    ...(options.attribution ? { breakdown_attribution: options.attribution } : {}),
   };
 }
 
@@ -82,18 +144,9 @@ function seconds(value: number | null): string {
   return `${Math.floor(value / 3600)}h ${Math.round((value % 3600) / 60)}m`;
 }
 
-function stepTable(steps: StepResult[]): string {
-  const header = ['step', 'customers', 'of start', 'of previous', 'dropped', 'median time'];
-  const rows = steps.map((s, k) => [
-    `${k + 1}. ${s.name}`,
-    String(s.customers),
-    percent(s.conversion_from_start),
-    k === 0 ? '' : percent(s.conversion_from_previous),
-    k === 0 ? '' : String(s.dropped_from_previous),
-    k === 0 ? '' : seconds(s.median_seconds_from_previous),
-  ]);
+/** Columns padded to their widest cell: the first left-aligned, numbers right-aligned. */
+function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
-  // Names left-aligned, numbers right-aligned.
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
@@ -102,11 +155,53 @@ function stepTable(steps: StepResult[]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** The funnel as the terminal shows it: one table, and one per breakdown value. */
+const stepLabel = (s: StepResult, k: number) =>
+  `${k + 1}. ${s.name}${s.optional ? ' (optional)' : ''}`;
+
+/**
+ * Time to convert per step: the percentiles, then the histogram's non-empty buckets
+ * (customers who took at most that long, and longer than the bucket before).
+ */
+function timeTable(steps: StepResult[]): string {
+  const rows = steps.flatMap((s, k) => {
+    const t = s.time_to_convert;
+    if (!t) return [];
+    const buckets = t.histogram
+      .filter((b) => b.customers > 0)
+      .map((b) => `<=${seconds(b.le_seconds)}: ${b.customers}`)
+      .join(', ');
+    return [
+      [stepLabel(s, k), seconds(t.p25), seconds(t.p50), seconds(t.p75), seconds(t.p90), buckets],
+    ];
+  });
+  return table(['time to convert', 'p25', 'p50', 'p75', 'p90', 'customers by time'], rows);
+}
+
+function stepTable(steps: StepResult[]): string {
+  const header = ['step', 'customers', 'of start', 'of previous', 'dropped', 'median time'];
+  const rows = steps.map((s, k) => [
+    stepLabel(s, k),
+    String(s.customers),
+    percent(s.conversion_from_start),
+    k === 0 ? '' : percent(s.conversion_from_previous),
+    k === 0 ? '' : String(s.dropped_from_previous),
+    k === 0 ? '' : seconds(s.median_seconds_from_previous),
+  ]);
+  return table(header, rows);
+}
+
+/** A breakdown group's title: no value is "(none)"; null, customers who did not reach the step. */
+const groupTitle = (value: string | null) =>
+  value === null ? '(did not reach the step)' : value === '' ? '(none)' : value;
+
+/**
+ * The funnel as the terminal shows it: the steps and their times to convert, then the
+ * steps per breakdown value.
+ */
 export function formatFunnel(response: FunnelResponse): string {
-  const parts = [stepTable(response.steps)];
+  const parts = [stepTable(response.steps), `\n${timeTable(response.steps)}`];
   for (const group of response.breakdown ?? []) {
-    parts.push(`\n${group.value === '' ? '(none)' : group.value}\n${stepTable(group.steps)}`);
+    parts.push(`\n${groupTitle(group.value)}\n${stepTable(group.steps)}`);
   }
   return `${parts.join('\n')}\n`;
 }
@@ -180,11 +275,39 @@ export function registerFunnelCommand(program: Command) {
       parseInstant(v),
     )
     .option('--breakdown <by>', 'channel or property:<name>')
+    .option(
+      '--order <order>',
+      'strict (default) or any: steps after the entry in any order',
+      parseOrder,
+    )
+    .option(
+      '--optional <step>',
+      'a step a customer may skip, numbered from 0 (repeatable; needs --steps)',
+      collect(parseStepNumber),
+    )
+    .option(
+      '--exclude <type:i-j>',
+      'an event type that voids an entry between steps i and j (repeatable)',
+      collect(parseExclusion),
+    )
+    .option(
+      '--hold <property>',
+      'a property every step must share with the entry (repeatable)',
+      collect(String),
+    )
+    .option(
+      '--attribution <how>',
+      'the breakdown value of first_touch (default), last_touch or step:<k>',
+      parseAttribution,
+    )
     .option('--url <url>', 'the instance', parseUrl, 'http://127.0.0.1:3000')
     .option('--key <key>', 'a query key, when the instance has keys')
     .action(async (options: FunnelOptions, command: Command) => {
       if ((options.journey === undefined) === (options.steps === undefined)) {
         command.error('touchstream: give either --journey <id> or --steps a,b,c');
+      }
+      if (options.optional?.length && options.steps === undefined) {
+        command.error("touchstream: --optional needs --steps (a journey's steps are all required)");
       }
       process.exitCode = await runFunnel(options, {
         out: (t) => process.stdout.write(t),

@@ -7,6 +7,7 @@ export * from './errors.js';
 export * from './event.js';
 export * from './funnel.js';
 export * from './identity-message.js';
+export * from './insights.js';
 export * from './journey.js';
 export * from './keyed-queue.js';
 export * from './topics.js';

@@ -1,103 +1,56 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { FunnelFilter, PropertyValue, StepMatcher } from '@touchstream/contracts';
+import type { FunnelFilter, StepMatcher } from '@touchstream/contracts';
 import { queryLimitReason } from './clickhouse-errors.js';
 import { toClickHouseTime } from './events.js';
+import { funnelChainsSql } from './funnel-chains.js';
+import {
+  breakdownSql,
+  type FunnelBreakdown,
+  filterSql,
+  Params,
+  STEP_BITS,
+  stepMaskSql,
+} from './funnel-conditions.js';
+import { DEFAULT_FUNNEL_LIMITS, type FunnelLimits, funnelSettings } from './funnel-limits.js';
+import {
+  histogramBounds,
+  readTimeToConvert,
+  type TimeToConvert,
+  timeToConvertColumns,
+} from './funnel-time-to-convert.js';
+
+export { DEFAULT_FUNNEL_LIMITS, type FunnelLimits } from './funnel-limits.js';
+
+export type FunnelAttribution =
+  | { by: 'first_touch' }
+  | { by: 'last_touch' }
+  | { by: 'step'; step: number };
 
 export interface FunnelSpec {
   /** 2 to 20 steps, each with the name it is reported under. */
-  steps: (StepMatcher & { name: string })[];
+  steps: (StepMatcher & { name: string; optional?: boolean })[];
   /** Entries count in [from, to), epoch milliseconds. */
   from: number;
   to: number;
   windowMs: number;
-  breakdown?: { by: 'channel' } | { by: 'property'; name: string };
+  breakdown?: FunnelBreakdown;
   filters: FunnelFilter[];
+  /** The options of API.md's "Funnel options"; absent, a funnel takes the plain path. */
+  order?: 'strict' | 'any';
+  exclusions?: { matcher: StepMatcher; afterStep: number; beforeStep: number }[];
+  holdConstant?: string[];
+  attribution?: FunnelAttribution;
 }
 
-export interface FunnelLimits {
-  /** Seconds ClickHouse may spend on one funnel before it gives up. */
-  maxExecutionSeconds: number;
-  /** Memory one funnel may use: beyond it the query fails rather than the process. */
-  maxMemoryBytes: number;
-  /** Breakdown values returned, the largest first. */
-  maxBreakdownValues: number;
-}
-
-export const DEFAULT_FUNNEL_LIMITS: FunnelLimits = {
-  maxExecutionSeconds: 10,
-  maxMemoryBytes: 4 * 2 ** 30,
-  maxBreakdownValues: 50,
-};
-
-/** Collects query parameters: every value reaches ClickHouse as `{pN:Type}`, never as text. */
-class Params {
-  readonly values: Record<string, unknown> = {};
-  #next = 0;
-
-  bind(type: string, value: unknown): string {
-    const name = `p${this.#next++}`;
-    this.values[name] = value;
-    return `{${name}:${type}}`;
-  }
-}
-
-/** Steps are bits of a mask: at most 20 (the contract's limit). */
-const STEP_BITS = 20;
-
-const NUMERIC_TYPES = `('Int64', 'UInt64', 'Double')`;
-
-/** SQL for "the event's property `name` is exactly `value`": type and value, as the engine matches. */
-function propertyEquals(params: Params, name: string, value: PropertyValue): string {
-  const key = params.bind('String', name);
-  const type = `JSONType(properties, ${key})`;
-  if (value === null) return `(JSONHas(properties, ${key}) AND ${type} = 'Null')`;
-  if (typeof value === 'string') {
-    return `(${type} = 'String' AND JSONExtractString(properties, ${key}) = ${params.bind('String', value)})`;
-  }
-  if (typeof value === 'number') {
-    return `(${type} IN ${NUMERIC_TYPES} AND JSONExtractFloat(properties, ${key}) = ${params.bind('Float64', value)})`;
-  }
-  return `(${type} = 'Bool' AND JSONExtractBool(properties, ${key}) = ${params.bind('UInt8', value ? 1 : 0)})`;
-}
-
-function filterSql(params: Params, filter: FunnelFilter): string {
-  switch (filter.op) {
-    case 'eq':
-      return propertyEquals(params, filter.property, filter.value);
-    case 'neq':
-      // A missing property is "not equal" too, as in the product tools.
-      return `NOT ${propertyEquals(params, filter.property, filter.value)}`;
-    case 'in':
-      return `(${filter.value.map((v) => propertyEquals(params, filter.property, v)).join(' OR ')})`;
-    case 'contains': {
-      const key = params.bind('String', filter.property);
-      return `(JSONType(properties, ${key}) = 'String' AND positionCaseInsensitiveUTF8(JSONExtractString(properties, ${key}), ${params.bind('String', filter.value)}) > 0)`;
-    }
-    case 'gt':
-    case 'lt': {
-      const key = params.bind('String', filter.property);
-      const op = filter.op === 'gt' ? '>' : '<';
-      return `(JSONType(properties, ${key}) IN ${NUMERIC_TYPES} AND JSONExtractFloat(properties, ${key}) ${op} ${params.bind('Float64', filter.value)})`;
-    }
-  }
-}
-
-function stepSql(params: Params, step: StepMatcher): string {
-  const parts = [`type = ${params.bind('String', step.event_type)}`];
-  if (step.channel !== undefined) parts.push(`channel = ${params.bind('String', step.channel)}`);
-  for (const [name, value] of Object.entries(step.where ?? {})) {
-    parts.push(propertyEquals(params, name, value));
-  }
-  return parts.join(' AND ');
-}
-
-/** A breakdown value as text: strings as they are, numbers and booleans as JSON writes them. */
-function breakdownSql(params: Params, breakdown: NonNullable<FunnelSpec['breakdown']>): string {
-  if (breakdown.by === 'channel') return 'toString(channel)';
-  const key = params.bind('String', breakdown.name);
-  return `multiIf(JSONType(properties, ${key}) = 'String', JSONExtractString(properties, ${key}),
-                  JSONType(properties, ${key}) IN ${NUMERIC_TYPES} OR JSONType(properties, ${key}) = 'Bool',
-                  JSONExtractRaw(properties, ${key}), '')`;
+/** A funnel without options: the plain path, which needs no chain per entry. */
+export function isPlainFunnel(spec: FunnelSpec): boolean {
+  return (
+    spec.order !== 'any' &&
+    !spec.steps.some((s) => s.optional) &&
+    (spec.exclusions ?? []).length === 0 &&
+    (spec.holdConstant ?? []).length === 0 &&
+    (spec.attribution ?? { by: 'first_touch' }).by === 'first_touch'
+  );
 }
 
 /**
@@ -145,15 +98,7 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   const until = params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.to + spec.windowMs));
   const stepTypes = [...new Set(spec.steps.map((s) => s.event_type))];
   const types = params.bind('Array(String)', stepTypes);
-  // Without channel or property conditions, every event of the step types matches a step,
-  // and its type alone gives its steps: one lookup rather than a test per step.
-  const onlyTypes = spec.steps.every((s) => s.channel === undefined && s.where === undefined);
-  const typeMasks = stepTypes.map((type) =>
-    spec.steps.reduce((bits, s, k) => (s.event_type === type ? bits + 2 ** k : bits), 0),
-  );
-  const mask = onlyTypes
-    ? `transform(type, ${types}, ${params.bind('Array(UInt32)', typeMasks)}, toUInt32(0))`
-    : `toUInt32(${spec.steps.map((step, k) => `if(${stepSql(params, step)}, ${2 ** k}, 0)`).join(' + ')})`;
+  const { sql: mask, onlyTypes } = stepMaskSql(params, spec.steps);
   const filters = spec.filters.map((f) => filterSql(params, f));
   const breakdown = spec.breakdown ? breakdownSql(params, spec.breakdown) : `''`;
   const oneStepPerEvent = stepTypes.length === K;
@@ -232,13 +177,18 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
       GROUP BY customer_id`;
   for (const layer of layers) perCustomer = `SELECT *, ${layer} FROM (${perCustomer})`;
 
+  const bounds = histogramBounds(spec.windowMs);
   const columns = [
     ...spec.steps.map((_, k) => `countIf(depth >= ${k}) AS c${k}`),
     ...spec.steps
       .slice(1)
-      .map(
-        (_, i) =>
-          `quantileExactInclusiveIf(0.5)((toInt64(tau${i + 1}) - tau${i}) / 1000, depth >= ${i + 1}) AS s${i + 1}`,
+      .flatMap((_, i) =>
+        timeToConvertColumns(
+          i + 1,
+          `((toInt64(tau${i + 1}) - tau${i}) / 1000)`,
+          `depth >= ${i + 1}`,
+          bounds,
+        ),
       ),
   ];
   const grouped = spec.breakdown
@@ -248,35 +198,33 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
        ORDER BY is_total DESC, c0 DESC, breakdown_value
        LIMIT ${limits.maxBreakdownValues + 1}`
     : `SELECT 1 AS is_total, '' AS breakdown_value, ${columns.join(', ')} FROM (${perCustomer}) WHERE depth >= 0`;
-  const settings = [
-    `max_execution_time = ${limits.maxExecutionSeconds}`,
-    `timeout_overflow_mode = 'throw'`,
-    `max_memory_usage = ${limits.maxMemoryBytes}`,
-    // The table is sorted by customer: aggregate in that order, without a hash table.
-    'optimize_aggregation_in_order = 1',
-    `max_result_rows = ${limits.maxBreakdownValues + 1}`,
-    `result_overflow_mode = 'throw'`,
-  ];
-  return { query: `${grouped}\nSETTINGS ${settings.join(', ')}`, params: params.values };
+  return {
+    query: `${grouped}\nSETTINGS ${funnelSettings(limits).join(', ')}`,
+    params: params.values,
+  };
 }
 
 interface Row {
   is_total: number | string;
-  breakdown_value: string;
-  [column: string]: number | string | null;
+  breakdown_value: string | null;
+  [column: string]: unknown;
 }
 
-/** Customers who reached a step, and the median seconds from the step before. */
+/** Customers who reached a step, and the time they took from the step before. */
 export interface FunnelStepCount {
   name: string;
   customers: number;
   medianSeconds: number | null;
+  /** Null on step 0. */
+  timeToConvert: TimeToConvert | null;
+  optional: boolean;
 }
 
 /** A funnel's counts: in all, and per breakdown value (largest first) when asked. */
 export interface FunnelCounts {
   steps: FunnelStepCount[];
-  breakdown?: { value: string; steps: FunnelStepCount[] }[];
+  /** `value` null: customers who did not reach the step a `step:<k>` attribution names. */
+  breakdown?: { value: string | null; steps: FunnelStepCount[] }[];
 }
 
 /** ClickHouse stopped the query at one of the limits: too heavy, not a fault. */
@@ -291,13 +239,17 @@ export class QueryLimitError extends Error {
 }
 
 function countsOf(spec: FunnelSpec, row: Row | undefined): FunnelStepCount[] {
+  const bounds = histogramBounds(spec.windowMs);
   return spec.steps.map((step, k) => {
     const customers = Number(row?.[`c${k}`] ?? 0);
-    const median = k === 0 || customers === 0 ? null : row?.[`s${k}`];
+    const timeToConvert =
+      k === 0 ? null : readTimeToConvert(row?.[`q${k}`], row?.[`h${k}`], customers, bounds);
     return {
       name: step.name,
       customers,
-      medianSeconds: median === null || median === undefined ? null : Number(median),
+      medianSeconds: timeToConvert?.quantiles?.[1] ?? null,
+      timeToConvert,
+      optional: step.optional === true,
     };
   });
 }
@@ -308,7 +260,9 @@ export async function queryFunnel(
   spec: FunnelSpec,
   limits: FunnelLimits = DEFAULT_FUNNEL_LIMITS,
 ): Promise<FunnelCounts> {
-  const { query, params } = funnelSql(spec, limits);
+  const { query, params } = isPlainFunnel(spec)
+    ? funnelSql(spec, limits)
+    : funnelChainsSql(spec, limits);
   let rows: Row[];
   try {
     rows = await (

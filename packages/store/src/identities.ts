@@ -1,6 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toClickHouseTime } from './events.js';
-import { PATCH_DELETE } from './patch-deletes.js';
 import { inSlices } from './slices.js';
 
 /** An event that carried both ids: it links its anonymous id to its customer. */
@@ -97,11 +96,10 @@ export async function fileUnderCustomers(
             FROM events WHERE ${misfiled}`,
     query_params: params,
   });
-  await client.command({
-    query: `DELETE FROM events WHERE ${misfiled}`,
-    query_params: params,
-    clickhouse_settings: PATCH_DELETE,
-  });
+  // A mutation, not a patch part as erasure deletes are: a funnel read just after applies
+  // the patches and cost 1.37x, against 1.12x with the mutation's mask (BENCHMARKS,
+  // "Funnels over stitched identities"), though stitching ran 3x faster with patches.
+  await client.command({ query: `DELETE FROM events WHERE ${misfiled}`, query_params: params });
   const target = new Map(moves.map((m) => [m.anonymous_id, m.customer_id]));
   return {
     from: [...new Set(found.map((r) => r.customer_id))],

@@ -9,6 +9,7 @@ export * from './erasures.js';
 export * from './events.js';
 export * from './funnels.js';
 export * from './identities.js';
+export { type CorrelationCount, type InsightCounts, queryInsights } from './insights.js';
 export * from './journey-facts.js';
 export * from './journey-state.js';
 export * from './journeys.js';

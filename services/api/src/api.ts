@@ -7,6 +7,7 @@ import type { ErasureBus } from './erasure.js';
 import { buildErasurePurge } from './erasure-purge.js';
 import { erasureRoutes } from './erasure-routes.js';
 import { funnelRoutes } from './funnel-routes.js';
+import { insightsRoutes } from './insights-routes.js';
 import { journeysRoutes } from './journeys-routes.js';
 import { schemaRoutes } from './schema-routes.js';
 
@@ -25,6 +26,7 @@ export interface ApiDeps {
 export function buildApi(deps: ApiDeps) {
   const plugins = [
     journeysRoutes(deps.store),
+    insightsRoutes(deps.store),
     alertRoutes(deps.store, deps.webhooks ?? { allowInternal: false }),
     funnelRoutes({ store: deps.store }),
     customersRoutes(deps.store),

@@ -1,6 +1,8 @@
 import {
+  detailsFromIssues,
   type FunnelQuery,
   type FunnelResponse,
+  funnelOptionIssues,
   funnelQuery,
   funnelResponse,
   parseDuration,
@@ -34,6 +36,16 @@ async function specOf(store: Store, query: FunnelQuery, now: number): Promise<Fu
     if (!journey)
       throw new TouchstreamError('not_found', `There is no journey "${query.journey}".`);
     steps = journey.steps;
+    // The schema checks these against `steps`; a journey's steps are only known now.
+    const issues = funnelOptionIssues(query, journey.steps.length);
+    if (issues.length > 0) {
+      const details = detailsFromIssues(issues);
+      throw new TouchstreamError(
+        'invalid_request',
+        `The body is invalid: ${details.length === 1 ? 'one problem' : `${details.length} problems`}.`,
+        details,
+      );
+    }
     defaultWindow = (parseDuration(journey.step_timeout) ?? DAY_MS) * (journey.steps.length - 1);
   } else {
     // Unnamed steps are reported under their event type.
@@ -53,14 +65,38 @@ async function specOf(store: Store, query: FunnelQuery, now: number): Promise<Fu
       : query.breakdown === 'channel'
         ? { by: 'channel' }
         : { by: 'property', name: query.breakdown.slice('property:'.length) };
-  return { steps, from, to, windowMs, breakdown, filters: query.filters ?? [] };
+  const attribution = query.breakdown_attribution ?? 'first_touch';
+  return {
+    steps,
+    from,
+    to,
+    windowMs,
+    breakdown,
+    filters: query.filters ?? [],
+    order: query.order ?? 'strict',
+    exclusions: (query.exclusions ?? []).map(({ after_step, before_step, ...matcher }) => ({
+      matcher,
+      afterStep: after_step,
+      beforeStep: before_step,
+    })),
+    holdConstant: query.hold_constant ?? [],
+    attribution: attribution.startsWith('step:')
+      ? { by: 'step', step: Number(attribution.slice('step:'.length)) }
+      : { by: attribution as 'first_touch' | 'last_touch' },
+  };
 }
 
-/** The answer's steps: the counts with their conversions and drops, as the API states them. */
+/**
+ * The answer's steps: the counts with their conversions and drops, as the API states them.
+ * "Previous" is the previous required step: customers may pass an optional step by, so a
+ * step after one is compared with the last step every one of them did.
+ */
 function stepsOf(counts: readonly FunnelStepCount[]): FunnelResponse['steps'] {
   const first = counts[0]?.customers ?? 0;
-  return counts.map(({ name, customers, medianSeconds }, k) => {
-    const previous = k === 0 ? customers : (counts[k - 1]?.customers ?? 0);
+  let required = counts[0];
+  return counts.map(({ name, customers, medianSeconds, timeToConvert, optional }, k) => {
+    const previous = k === 0 ? customers : (required?.customers ?? 0);
+    if (!optional) required = counts[k];
     return {
       name,
       customers,
@@ -68,6 +104,17 @@ function stepsOf(counts: readonly FunnelStepCount[]): FunnelResponse['steps'] {
       conversion_from_previous: rate(customers, previous),
       dropped_from_previous: previous - customers,
       median_seconds_from_previous: medianSeconds,
+      ...(optional ? { optional: true as const } : {}),
+      time_to_convert: timeToConvert && {
+        p25: timeToConvert.quantiles?.[0] ?? null,
+        p50: timeToConvert.quantiles?.[1] ?? null,
+        p75: timeToConvert.quantiles?.[2] ?? null,
+        p90: timeToConvert.quantiles?.[3] ?? null,
+        histogram: timeToConvert.histogram.map((b) => ({
+          le_seconds: b.leSeconds,
+          customers: b.customers,
+        })),
+      },
     };
   });
 }

@@ -1,0 +1,162 @@
+/**
+ * Funnel options speed: each option of POST /v1/funnels/query (API.md "Funnel options") on
+ * the funnel benchmark's data (10 million events of 1 million customers, 5 steps, window
+ * 1h), against the plain 5-step funnel measured in the same run, interleaved. Attribution
+ * needs a breakdown, so it is also compared with the plain funnel broken down the same way.
+ * The data is merged first (the state a month is in at rest), as in bench/funnel.ts.
+ *
+ *   npx tsx bench/funnel-options.ts
+ *   BENCH_EVENTS=1000000 BENCH_CUSTOMERS=100000 npx tsx bench/funnel-options.ts   # smaller
+ *   BENCH_DATA_DIR=/tmp/funnel-bench npx tsx bench/funnel-options.ts   # keep the data
+ *
+ * Env: BENCH_EVENTS (10,000,000), BENCH_CUSTOMERS (1,000,000), BENCH_ROUNDS (5).
+ */
+import { join } from 'node:path';
+import { loadConfig } from '@touchstream/config';
+import pino from 'pino';
+import { startRuntime } from '../apps/cli/src/runtime.js';
+import { FACTORIES } from '../apps/cli/src/services.js';
+import { generateSql, range, STEPS, WINDOW } from './support/funnel-data.js';
+import { fmt, machine, table } from './support/output.js';
+import { onCleanup, runMain, tempDir } from './support/run.js';
+
+const env = process.env;
+const EVENTS = Number(env.BENCH_EVENTS ?? 10_000_000);
+const CUSTOMERS = Number(env.BENCH_CUSTOMERS ?? 1_000_000);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
+
+const PLAIN = {
+  steps: STEPS.map((event_type) => ({ event_type })),
+  window: WINDOW,
+  ...range,
+};
+
+/** Each option alone, as a user would add it to the plain funnel. */
+const VARIANTS: Record<string, Record<string, unknown>> = {
+  plain: PLAIN,
+  'order: any': { ...PLAIN, order: 'any' },
+  'optional step 2': {
+    ...PLAIN,
+    steps: PLAIN.steps.map((s, k) => (k === 2 ? { ...s, optional: true } : s)),
+  },
+  // A failed payment between cart and order, a noise event of the data (about 5% of events).
+  'exclusion (payment_failed, 1 to 4)': {
+    ...PLAIN,
+    exclusions: [{ event_type: 'payment_failed', after_step: 1, before_step: 4 }],
+  },
+  // One property held (read from every event's JSON), another the plan: 3 values.
+  'hold_constant: [plan]': { ...PLAIN, hold_constant: ['plan'] },
+  'plain, breakdown channel': { ...PLAIN, breakdown: 'channel' },
+  'last_touch, breakdown channel': {
+    ...PLAIN,
+    breakdown: 'channel',
+    breakdown_attribution: 'last_touch',
+  },
+  'step:2, breakdown channel': { ...PLAIN, breakdown: 'channel', breakdown_attribution: 'step:2' },
+  'all of them, breakdown channel': {
+    ...PLAIN,
+    order: 'any',
+    steps: PLAIN.steps.map((s, k) => (k === 2 ? { ...s, optional: true } : s)),
+    exclusions: [{ event_type: 'payment_failed', after_step: 1, before_step: 4 }],
+    hold_constant: ['plan'],
+    breakdown: 'channel',
+    breakdown_attribution: 'last_touch',
+  },
+};
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+async function main() {
+  const dataDir =
+    env.BENCH_DATA_DIR ?? join(await tempDir('touchstream-bench-funnel-options-'), 'data');
+  const config = loadConfig({
+    TOUCHSTREAM_DATA_DIR: dataDir,
+    TOUCHSTREAM_PORT: '0',
+    TOUCHSTREAM_LOG_LEVEL: 'warn',
+  });
+  const api = FACTORIES.api;
+  if (!api) throw new Error('no api service');
+  const runtime = await startRuntime(config, pino({ level: 'warn' }), { api });
+  onCleanup(() => runtime.stop());
+  const store = runtime.store;
+  const count = async () =>
+    Number(
+      (
+        (await (
+          await store.query({ query: 'SELECT count() AS n FROM events', format: 'JSONEachRow' })
+        ).json()) as { n: string }[]
+      )[0]?.n ?? 0,
+    );
+  if ((await count()) === 0) {
+    console.error(`generating ${fmt(EVENTS)} events of ${fmt(CUSTOMERS)} customers ...`);
+    await store.command({ query: generateSql(EVENTS, CUSTOMERS) });
+    await store.command({ query: 'OPTIMIZE TABLE events FINAL' });
+  }
+  const rows = await count();
+
+  // A variant over the API's 10 s limit answers 503: reported as such, the others go on.
+  const query = async (body: Record<string, unknown>) => {
+    const response = await fetch(`${runtime.address}/v1/funnels/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (response.status === 503) return undefined;
+    if (response.status !== 200) {
+      throw new Error(`API answered ${response.status}: ${await response.text()}`);
+    }
+    return (await response.json()) as { steps: { customers: number }[] };
+  };
+
+  console.log(machine());
+  // Warm-up, and the counts each variant gives (so a fast wrong answer shows).
+  const counts: Record<string, number[] | undefined> = {};
+  for (const [name, body] of Object.entries(VARIANTS)) {
+    counts[name] = (await query(body))?.steps.map((s) => s.customers);
+  }
+  const times: Record<string, number[]> = Object.fromEntries(
+    Object.keys(VARIANTS).map((n) => [n, []]),
+  );
+  // Interleaved rounds, so a busy moment weighs on every variant alike.
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, body] of Object.entries(VARIANTS)) {
+      const started = performance.now();
+      await query(body);
+      times[name]?.push(performance.now() - started);
+    }
+  }
+  const ms = Object.fromEntries(Object.entries(times).map(([n, ts]) => [n, median(ts)]));
+  const plain = ms.plain ?? 1;
+  const plainBroken = ms['plain, breakdown channel'] ?? 1;
+  console.log(
+    `\n${fmt(rows)} events, ${fmt(CUSTOMERS)} customers; 5 steps, window ${WINDOW}; ` +
+      `${ROUNDS} interleaved rounds after warm-up; ${machine()} after`,
+  );
+  console.log(
+    table(
+      [
+        'funnel',
+        'median ms',
+        'best ms',
+        'vs plain',
+        'vs plain with the breakdown',
+        'customers per step',
+      ],
+      Object.entries(VARIANTS).map(([name, body]) => [
+        name,
+        fmt(ms[name] ?? 0),
+        fmt(Math.min(...(times[name] ?? []))),
+        `${((ms[name] ?? 0) / plain).toFixed(2)}x`,
+        body.breakdown ? `${((ms[name] ?? 0) / plainBroken).toFixed(2)}x` : '',
+        counts[name]?.map((c) => fmt(c)).join(' / ') ?? 'over the 10 s limit (503)',
+      ]),
+    ),
+  );
+  console.log('target: each option under 2x the plain funnel');
+}
+
+runMain(main);
