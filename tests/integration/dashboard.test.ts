@@ -1,15 +1,15 @@
-import { mkdir, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadConfig } from '@touchstream/config';
 import type { DropoffResponse, FunnelResponse } from '@touchstream/contracts';
-import pino from 'pino';
 import type { Browser, Page } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Runtime, startRuntime } from '../../apps/cli/src/runtime.js';
-import { apiService, FACTORIES } from '../../apps/cli/src/services.js';
+import type { Runtime } from '../../apps/cli/src/runtime.js';
 import { launchBrowser } from '../support/browser.js';
+import {
+  buildDashboardAssets,
+  dashboardContext,
+  startWithDashboard,
+} from '../support/dashboard.js';
 import { postAll } from '../support/events.js';
 import { callJson } from '../support/http.js';
 import { anonymize, resolveIdentities, stitchedCustomers } from '../support/identities.js';
@@ -47,18 +47,6 @@ const GIFT = {
   },
 };
 
-/**
- * `touchstream start` with every service and the dashboard serving `assetsDir`: the page
- * built from the sources under test, whatever the package's dist/ holds.
- */
-async function startWithDashboard(env: Record<string, string>, assetsDir: string) {
-  const config = loadConfig({ TOUCHSTREAM_PORT: '0', TOUCHSTREAM_LOG_LEVEL: 'error', ...env });
-  return startRuntime(config, pino({ level: config.logLevel }), {
-    ...FACTORIES,
-    api: apiService({ assetsDir }),
-  });
-}
-
 const digits = (text: string | null) => Number((text ?? '').replace(/[^\d]/g, ''));
 const isoMinute = (ms: number) => new Date(ms).toISOString().slice(0, 16);
 
@@ -74,13 +62,7 @@ describe('the dashboard at /', () => {
   };
 
   beforeAll(async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'touchstream-dashboard-'));
-    const assetsDir = join(dir, 'dist');
-    await build({
-      configFile: new URL('../../services/dashboard/vite.config.ts', import.meta.url).pathname,
-      build: { outDir: assetsDir, emptyOutDir: true },
-      logLevel: 'warn',
-    });
+    const { dir, assetsDir } = await buildDashboardAssets('dashboard');
     runtime = await startWithDashboard(
       {
         TOUCHSTREAM_DATA_DIR: join(dir, 'data'),
@@ -149,14 +131,8 @@ describe('the dashboard at /', () => {
     expect(dropoffs.entered).toBeGreaterThan(0);
     expect(dropoffs.stitched).toBeGreaterThan(0);
 
-    // UTC and US English, so the range inputs and the numbers read back predictably.
-    const context = await browser.newContext({
-      timezoneId: 'UTC',
-      locale: 'en-US',
-      viewport: { width: 1400, height: 900 },
-      // Charts drawn at once rather than animated in: the screenshot shows them whole.
-      reducedMotion: 'reduce',
-    });
+    // Without a key kept: the page must ask for one.
+    const context = await dashboardContext(browser);
     const page = await context.newPage();
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));

@@ -1,15 +1,36 @@
-import type { Alert, DropoffResponse, FunnelResponse, Journey } from '@touchstream/contracts';
+import type {
+  Alert,
+  DropoffResponse,
+  FunnelExclusion,
+  FunnelResponse,
+  InsightsResponse,
+  Journey,
+} from '@touchstream/contracts';
 
 const KEY_STORAGE = 'touchstream.query_key';
 
-/** An answer other than 2xx, with the API's own message. */
+/** One faulty field of a refused request, as the API's `details` name it. */
+export interface ApiErrorDetail {
+  path: string;
+  message: string;
+}
+
+/** An answer other than 2xx, with the API's own message and the fields it blames. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly details: readonly ApiErrorDetail[] = [],
   ) {
     super(message);
   }
+}
+
+/** The funnel options the page offers; what is left out is the API's default. */
+export interface FunnelOptions {
+  order?: 'strict' | 'any';
+  exclusions?: FunnelExclusion[];
+  hold_constant?: string[];
 }
 
 export interface ApiClientDeps {
@@ -55,7 +76,8 @@ export function buildApiClient(deps: ApiClientDeps) {
       const body = await response.json().catch(() => undefined);
       if (!response.ok) {
         const message = body?.error?.message ?? `${response.status} ${response.statusText}`;
-        throw new ApiError(response.status, message);
+        const details = Array.isArray(body?.error?.details) ? body.error.details : [];
+        throw new ApiError(response.status, message, details);
       }
       return body as T;
     }
@@ -70,15 +92,20 @@ export function buildApiClient(deps: ApiClientDeps) {
       request<DropoffResponse>(
         `v1/journeys/${encodeURIComponent(journey)}/dropoffs?${range(from, to)}`,
       ),
-    funnel: (journey: string, from: number, to: number) =>
+    funnel: (journey: string, from: number, to: number, options: FunnelOptions = {}) =>
       request<FunnelResponse>('v1/funnels/query', {
         method: 'POST',
         body: JSON.stringify({
           journey,
           from: new Date(from).toISOString(),
           to: new Date(to).toISOString(),
+          ...options,
         }),
       }),
+    insights: (journey: string, fromStep: string, from: number, to: number) =>
+      request<InsightsResponse>(
+        `v1/journeys/${encodeURIComponent(journey)}/dropoffs/${encodeURIComponent(fromStep)}/insights?${range(from, to)}`,
+      ),
     alerts: async () => (await request<{ alerts: Alert[] }>('v1/alerts?state=all')).alerts,
   };
 }

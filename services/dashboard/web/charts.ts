@@ -3,7 +3,7 @@ import { BarChart, FunnelChart, LineChart, SankeyChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import * as echarts from 'echarts/core';
 import { SVGRenderer } from 'echarts/renderers';
-import { formatCount, formatRate, formatShortTime, ratio } from './format.js';
+import { formatBound, formatCount, formatRate, formatShortTime, ratio } from './format.js';
 import type { TimeRange } from './time-range.js';
 
 // Only the charts the page draws: a fraction of the full ECharts bundle.
@@ -38,18 +38,25 @@ export function buildCharts(elements: {
   time: HTMLElement;
   channel: HTMLElement;
   flow: HTMLElement;
+  timeToConvert: HTMLElement;
 }) {
   const init = (el: HTMLElement) => echarts.init(el, undefined, { renderer: 'svg' });
   const funnel = init(elements.funnel);
   const time = init(elements.time);
   const channel = init(elements.channel);
   const flow = init(elements.flow);
-  const all = [funnel, time, channel, flow];
+  const timeToConvert = init(elements.timeToConvert);
+  const all = [funnel, time, channel, flow, timeToConvert];
   window.addEventListener('resize', () => {
     for (const chart of all) chart.resize();
   });
 
   return {
+    /** Charts drawn while the page was still hidden take their size once it shows. */
+    resize() {
+      for (const chart of all) chart.resize();
+    },
+
     funnel(data: FunnelResponse) {
       const first = data.steps[0]?.customers ?? 0;
       funnel.setOption(
@@ -78,6 +85,48 @@ export function buildCharts(elements: {
                   `${p.name}  ${formatCount(p.value)}  (${formatRate(ratio(p.value, first))})`,
               },
               data: data.steps.map((s) => ({ name: s.name, value: s.customers })),
+            },
+          ],
+        },
+        true,
+      );
+    },
+
+    /** Nothing drawn: the panel says why (a refused query) instead. */
+    clearFunnel() {
+      funnel.clear();
+      timeToConvert.clear();
+    },
+
+    /** Customers per time-to-convert bucket, each labelled by its upper bound. */
+    timeToConvert(histogram: ReadonlyArray<{ le_seconds: number; customers: number }>) {
+      timeToConvert.setOption(
+        {
+          textStyle: TEXT,
+          animation,
+          tooltip: {
+            trigger: 'axis',
+            axisPointer: { type: 'shadow' },
+            valueFormatter: (v: number) => `${formatCount(v)} customers`,
+          },
+          grid: { left: 50, right: 10, top: 24, bottom: 30 },
+          xAxis: {
+            type: 'category',
+            data: histogram.map((b) => `≤ ${formatBound(b.le_seconds)}`),
+            axisLabel: { hideOverlap: true },
+          },
+          yAxis: { type: 'value', name: 'customers', minInterval: 1 },
+          series: [
+            {
+              type: 'bar',
+              color: PALETTE[0],
+              // Counts on the bars: the buckets are read one by one, not estimated.
+              label: {
+                show: true,
+                position: 'top',
+                formatter: (p: { value: number }) => (p.value > 0 ? formatCount(p.value) : ''),
+              },
+              data: histogram.map((b) => b.customers),
             },
           ],
         },

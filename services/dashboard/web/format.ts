@@ -43,3 +43,28 @@ export const formatTime = (iso: string | number | null) =>
   iso === null ? '–' : dateTime.format(new Date(iso));
 
 export const formatShortTime = (ms: number) => short.format(new Date(ms));
+
+const oneDecimal = new Intl.NumberFormat(undefined, {
+  minimumFractionDigits: 1,
+  maximumFractionDigits: 1,
+});
+
+/** A ratio as a multiple with one decimal: `4.1x`. */
+export const formatTimes = (n: number) => `${oneDecimal.format(n)}x`;
+
+const BOUND_UNITS: Array<[string, number]> = [
+  ['d', 86_400],
+  ['h', 3_600],
+  ['min', 60],
+];
+
+/**
+ * A histogram bound in its largest whole unit: `5 min`, `2 h`, `366 d`. The API's bounds
+ * are round durations, so one unit always says them exactly.
+ */
+export function formatBound(seconds: number): string {
+  for (const [unit, size] of BOUND_UNITS) {
+    if (seconds >= size && seconds % size === 0) return `${formatCount(seconds / size)} ${unit}`;
+  }
+  return `${formatCount(seconds)} s`;
+}

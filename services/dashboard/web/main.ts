@@ -1,11 +1,15 @@
 import './style.css';
 import type { Journey } from '@touchstream/contracts';
-import { buildApiClient } from './api.js';
+import { ApiError, buildApiClient, type FunnelOptions } from './api.js';
+import { describeApiError } from './api-errors.js';
 import { buildCharts, channelColours } from './charts.js';
 import { byId, h } from './dom.js';
 import { formatCount, formatRate, ratio } from './format.js';
+import { buildFunnelControls, optionsFromParams, optionsToParams } from './funnel-controls.js';
+import { buildInsightsPanel } from './insights-panel.js';
 import { renderAlertsTable, renderDropoffTable, renderFunnelTable } from './tables.js';
 import { fromLocalInput, lastPeriod, slices, type TimeRange, toLocalInput } from './time-range.js';
+import { buildTimeToConvert } from './time-to-convert.js';
 
 const WEEK = 7 * 86_400_000;
 // Slices of the conversion chart: one drop-offs request each, so a handful.
@@ -47,7 +51,46 @@ const charts = buildCharts({
   time: byId('time-chart'),
   channel: byId('channel-chart'),
   flow: byId('flow-chart'),
+  timeToConvert: byId('ttc-chart'),
 });
+
+const funnelPanel = byId<HTMLElement>('funnel-panel');
+const funnelError = byId<HTMLParagraphElement>('funnel-error');
+const funnelFigures = byId<HTMLElement>('funnel-figures');
+const funnelControls = buildFunnelControls(
+  {
+    form: byId('funnel-options'),
+    order: byId('funnel-order'),
+    hold: byId('funnel-hold'),
+    exclusions: byId('funnel-exclusions'),
+    addExclusion: byId('funnel-add-exclusion'),
+  },
+  () => {
+    // Only a different question is asked again: a blank row added or removed is none.
+    if (!shown || optionsKey(funnelControls.options()) === funnelPanel.dataset.options) return;
+    remember(shown.journey, shown.range);
+    void loadFunnel(shown.journey, shown.range);
+  },
+);
+const timeToConvert = buildTimeToConvert(
+  {
+    step: byId('ttc-step'),
+    quantiles: byId('ttc-quantiles'),
+    caption: byId('ttc-caption'),
+    table: byId('ttc-table'),
+  },
+  (histogram) => charts.timeToConvert(histogram),
+);
+const insights = buildInsightsPanel(
+  {
+    section: byId('insights-panel'),
+    title: byId('insights-title'),
+    status: byId('insights-status'),
+    body: byId('insights-body'),
+    close: byId('insights-close'),
+  },
+  api,
+);
 
 /** The status line; once figures are drawn it also names what they are of. */
 function setStatus(
@@ -80,11 +123,57 @@ function remember(journey: string, range: TimeRange) {
     from: new Date(range.from).toISOString(),
     to: new Date(range.to).toISOString(),
   });
+  optionsToParams(funnelControls.options(), params);
   history.replaceState(null, '', `?${params}`);
 }
 
+const optionsKey = (options: FunnelOptions) => JSON.stringify(options);
+
 // A newer request makes an older one's answers stale: only the latest one draws.
 let generation = 0;
+let funnelGeneration = 0;
+/** The journey and range the panels show (or are loading): what option changes re-ask. */
+let shown: { journey: string; range: TimeRange } | undefined;
+
+/**
+ * The funnel panel on its own: the options change it without reloading the rest, and a
+ * query the API refuses (a 400 naming a field) is said in the panel, the other panels
+ * unharmed. Never throws. The panel's data-state and data-options say what it shows.
+ */
+async function loadFunnel(journey: string, range: TimeRange) {
+  const options = funnelControls.options();
+  const mine = ++funnelGeneration;
+  funnelPanel.dataset.state = 'loading';
+  funnelPanel.dataset.options = optionsKey(options);
+  try {
+    const funnel = await api.funnel(journey, range.from, range.to, options);
+    if (mine !== funnelGeneration) return;
+    funnelError.hidden = true;
+    funnelError.textContent = '';
+    if (funnelFigures.hidden) {
+      funnelFigures.hidden = false;
+      // The charts were out of the layout: they take their size again before drawing.
+      charts.resize();
+    }
+    renderFunnelTable(byId('funnel-table'), funnel);
+    charts.funnel(funnel);
+    timeToConvert.show(funnel, options.order);
+    funnelPanel.dataset.state = 'done';
+  } catch (error) {
+    if (mine !== funnelGeneration) return;
+    // Figures of the previous options would read as the answer to these: none are shown.
+    byId('funnel-table').replaceChildren();
+    charts.clearFunnel();
+    timeToConvert.clear();
+    funnelFigures.hidden = true;
+    funnelError.textContent =
+      error instanceof ApiError && error.status === 400
+        ? describeApiError(error)
+        : `Could not load the funnel: ${(error as Error).message}`;
+    funnelError.hidden = false;
+    funnelPanel.dataset.state = 'error';
+  }
+}
 
 async function refresh() {
   const journey = journeySelect.value;
@@ -96,10 +185,14 @@ async function refresh() {
   }
   remember(journey, range);
   const mine = ++generation;
+  shown = { journey, range };
+  funnelControls.setSteps(journeys.find((j) => j.id === journey)?.steps.map((s) => s.name) ?? []);
+  // Its figures would be of the previous view.
+  insights.close();
   setStatus('Loading…');
   try {
-    const [funnel, dropoffs, alerts, points] = await Promise.all([
-      api.funnel(journey, range.from, range.to),
+    const [, dropoffs, alerts, points] = await Promise.all([
+      loadFunnel(journey, range),
       api.dropoffs(journey, range.from, range.to),
       api.alerts(),
       Promise.all(
@@ -110,7 +203,10 @@ async function refresh() {
       ),
     ]);
     if (mine !== generation) return;
-    content.hidden = false;
+    if (content.hidden) {
+      content.hidden = false;
+      charts.resize();
+    }
     testId('summary-entered').textContent = formatCount(dropoffs.entered);
     testId('summary-completed').textContent = formatCount(dropoffs.completed);
     testId('summary-conversion').textContent = formatRate(
@@ -122,11 +218,13 @@ async function refresh() {
     firingCard.textContent = formatCount(firing);
     firingCard.classList.toggle('alarm', firing > 0);
 
-    renderFunnelTable(byId('funnel-table'), funnel);
-    renderDropoffTable(byId('dropoff-table'), dropoffs);
+    renderDropoffTable(
+      byId('dropoff-table'),
+      dropoffs,
+      (transition) => void insights.open(journey, range, transition),
+    );
     renderAlertsTable(byId('alerts-table'), alerts);
     const colours = channelColours(dropoffs);
-    charts.funnel(funnel);
     charts.time(points);
     charts.channels(dropoffs, colours);
     charts.flow(dropoffs, colours);
@@ -168,6 +266,11 @@ async function start() {
   if (asked.journey && journeys.some((j) => j.id === asked.journey)) {
     journeySelect.value = asked.journey;
   }
+  // The steps first: the options name them by position.
+  funnelControls.setSteps(
+    journeys.find((j) => j.id === journeySelect.value)?.steps.map((s) => s.name) ?? [],
+  );
+  funnelControls.restore(optionsFromParams(params));
   await refresh();
 }
 

@@ -45,7 +45,32 @@ export function renderFunnelTable(table: HTMLTableElement, funnel: FunnelRespons
   );
 }
 
-export function renderDropoffTable(table: HTMLTableElement, dropoffs: DropoffResponse) {
+type Transition = DropoffResponse['transitions'][number];
+
+/** Each row opens the insights of its transition (`onInsights`), marked as the chosen row. */
+export function renderDropoffTable(
+  table: HTMLTableElement,
+  dropoffs: DropoffResponse,
+  onInsights: (transition: Transition) => void = () => {},
+) {
+  const insightsButton = (t: Transition, i: number) => {
+    const button = h(
+      'button',
+      {
+        type: 'button',
+        class: 'quiet',
+        'data-testid': `dropoff-insights-${i}`,
+        title: `What the customers who dropped at ${t.from_step} did, and what sets them apart`,
+      },
+      'Why?',
+    );
+    button.addEventListener('click', () => {
+      for (const row of table.querySelectorAll('tr.chosen')) row.classList.remove('chosen');
+      button.closest('tr')?.classList.add('chosen');
+      onInsights(t);
+    });
+    return h('td', {}, button);
+  };
   table.replaceChildren(
     head(
       'Transition',
@@ -56,6 +81,7 @@ export function renderDropoffTable(table: HTMLTableElement, dropoffs: DropoffRes
       'Drop rate',
       'Median to continue',
       'Reasons',
+      '',
     ),
     h(
       'tbody',
@@ -83,6 +109,7 @@ export function renderDropoffTable(table: HTMLTableElement, dropoffs: DropoffRes
               ),
             ),
           ),
+          insightsButton(t, i),
         ),
       ),
     ),
