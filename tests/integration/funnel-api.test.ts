@@ -626,6 +626,7 @@ describe('POST /v1/funnels/query', () => {
       '/v1/journeys',
       '/v1/journeys/{id}',
       '/v1/journeys/{id}/dropoffs',
+      '/v1/journeys/{id}/dropoffs/{from_step}/insights',
       '/healthz',
       '/readyz',
       '/metrics',
