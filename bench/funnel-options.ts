@@ -11,14 +11,10 @@
  *
  * Env: BENCH_EVENTS (10,000,000), BENCH_CUSTOMERS (1,000,000), BENCH_ROUNDS (5).
  */
-import { join } from 'node:path';
-import { loadConfig } from '@touchstream/config';
-import pino from 'pino';
-import { startRuntime } from '../apps/cli/src/runtime.js';
-import { FACTORIES } from '../apps/cli/src/services.js';
-import { generateSql, range, STEPS, WINDOW } from './support/funnel-data.js';
-import { fmt, machine, table } from './support/output.js';
-import { onCleanup, runMain, tempDir } from './support/run.js';
+import { startFunnelApi } from './support/funnel-api.js';
+import { range, STEPS, WINDOW } from './support/funnel-data.js';
+import { fmt, machine, median, table } from './support/output.js';
+import { runMain } from './support/run.js';
 
 const env = process.env;
 const EVENTS = Number(env.BENCH_EVENTS ?? 10_000_000);
@@ -64,39 +60,14 @@ const VARIANTS: Record<string, Record<string, unknown>> = {
   },
 };
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
-
 async function main() {
-  const dataDir =
-    env.BENCH_DATA_DIR ?? join(await tempDir('touchstream-bench-funnel-options-'), 'data');
-  const config = loadConfig({
-    TOUCHSTREAM_DATA_DIR: dataDir,
-    TOUCHSTREAM_PORT: '0',
-    TOUCHSTREAM_LOG_LEVEL: 'warn',
-  });
-  const api = FACTORIES.api;
-  if (!api) throw new Error('no api service');
-  const runtime = await startRuntime(config, pino({ level: 'warn' }), { api });
-  onCleanup(() => runtime.stop());
-  const store = runtime.store;
-  const count = async () =>
-    Number(
-      (
-        (await (
-          await store.query({ query: 'SELECT count() AS n FROM events', format: 'JSONEachRow' })
-        ).json()) as { n: string }[]
-      )[0]?.n ?? 0,
-    );
-  if ((await count()) === 0) {
-    console.error(`generating ${fmt(EVENTS)} events of ${fmt(CUSTOMERS)} customers ...`);
-    await store.command({ query: generateSql(EVENTS, CUSTOMERS) });
-    await store.command({ query: 'OPTIMIZE TABLE events FINAL' });
-  }
-  const rows = await count();
+  const { runtime, store, rows, generatedMs } = await startFunnelApi(
+    'funnel-options',
+    EVENTS,
+    CUSTOMERS,
+  );
+  // Merged, the state a month is in at rest (as bench/funnel.ts measures it).
+  if (generatedMs > 0) await store.command({ query: 'OPTIMIZE TABLE events FINAL' });
 
   // A variant over the API's 10 s limit answers 503: reported as such, the others go on.
   const query = async (body: Record<string, unknown>) => {

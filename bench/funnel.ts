@@ -12,15 +12,11 @@
  * machine CPU time is steadier than wall time.
  */
 import { availableParallelism, loadavg } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '@touchstream/config';
 import type { Store } from '@touchstream/store';
-import pino from 'pino';
-import { startRuntime } from '../apps/cli/src/runtime.js';
-import { FACTORIES } from '../apps/cli/src/services.js';
-import { BARE, generateSql, range, STEPS, WINDOW } from './support/funnel-data.js';
-import { fmt, table } from './support/output.js';
-import { onCleanup, runMain, tempDir } from './support/run.js';
+import { startFunnelApi } from './support/funnel-api.js';
+import { BARE, range, STEPS, WINDOW } from './support/funnel-data.js';
+import { fmt, median, table } from './support/output.js';
+import { runMain } from './support/run.js';
 
 const env = process.env;
 const EVENTS = Number(env.BENCH_EVENTS ?? 10_000_000);
@@ -47,33 +43,8 @@ async function timed(fn: () => Promise<unknown>): Promise<Timing & { result: unk
 const sql = (store: Store, query: string) => async () =>
   (await store.query({ query, format: 'JSONEachRow' })).json();
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
-
 async function main() {
-  const dataDir = env.BENCH_DATA_DIR ?? join(await tempDir('touchstream-bench-funnel-'), 'data');
-  const config = loadConfig({
-    TOUCHSTREAM_DATA_DIR: dataDir,
-    TOUCHSTREAM_PORT: '0',
-    TOUCHSTREAM_LOG_LEVEL: 'warn',
-  });
-  const api = FACTORIES.api;
-  if (!api) throw new Error('no api service');
-  const runtime = await startRuntime(config, pino({ level: 'warn' }), { api });
-  onCleanup(() => runtime.stop());
-  const store = runtime.store;
-
-  const count = async () =>
-    Number(((await sql(store, 'SELECT count() AS n FROM events')()) as { n: string }[])[0]?.n ?? 0);
-  if ((await count()) === 0) {
-    console.error(`generating ${fmt(EVENTS)} events of ${fmt(CUSTOMERS)} customers ...`);
-    const generated = await timed(() => store.command({ query: generateSql(EVENTS, CUSTOMERS) }));
-    console.error(`generated in ${fmt(generated.ms / 1000, 1)} s`);
-  }
-  const rows = await count();
+  const { runtime, store, rows } = await startFunnelApi('funnel', EVENTS, CUSTOMERS);
   const parts = async () =>
     Number(
       (

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { loadConfig } from '@touchstream/config';
 import { createStore, fileUnderCustomers, migrate, type Store } from '@touchstream/store';
 import { generateSql, range, STEPS } from './support/funnel-data.js';
-import { fmt, table } from './support/output.js';
+import { fmt, median, table } from './support/output.js';
 import { onCleanup, runMain, tempDir } from './support/run.js';
 
 const env = process.env;
@@ -55,8 +55,6 @@ const JOINED = funnel(
      ON e.customer_id = l.anonymous_id`,
   `if(l.customer_id = '', e.customer_id, l.customer_id)`,
 );
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 /** Interleaved rounds of the queries; every answer must be the baseline's. */
 async function measure(store: Store, queries: Record<string, string>, expected: string) {

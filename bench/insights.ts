@@ -47,7 +47,7 @@ import {
   shopperMaker,
   startSession,
 } from '../apps/cli/src/simulate/shopper.js';
-import { fmt, machine, table } from './support/output.js';
+import { fmt, machine, median, table } from './support/output.js';
 import { runMain, tempDir } from './support/run.js';
 
 const env = process.env;
@@ -143,8 +143,6 @@ async function load(store: Store, journeys: Journey[]) {
   process.stderr.write('\n');
   return totals;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 async function main() {
   console.log(machine());
