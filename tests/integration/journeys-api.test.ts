@@ -147,6 +147,75 @@ describe('journeys API', () => {
     expect((await call('GET', '/v1/journeys/misspelt')).status).toBe(404);
   });
 
+  it('stores and returns owners, targets, value, feedback and review, from the API and the file', async () => {
+    const accountable = {
+      ...purchase,
+      steps: [
+        { ...purchase.steps[0], owner: 'web team' },
+        { ...purchase.steps[1], owner: 'web team', target_conversion: 0.4 },
+        { ...purchase.steps[2], owner: 'payments: Ana Ruiz', target_conversion: 0.75 },
+        { ...purchase.steps[3], target_conversion: 1 },
+      ],
+      value_property: 'cart_value',
+      currency: 'EUR',
+      feedback_event_types: ['csat_submitted'],
+      review: { schedule: '0 9 * * 1', webhook_url: 'https://hooks.example.com/review' },
+    };
+    const created = await call('PUT', '/v1/journeys/accountable', accountable);
+    expect(created).toEqual({ status: 201, body: { id: 'accountable', ...accountable } });
+    expect((await call('GET', '/v1/journeys/accountable')).body).toEqual({
+      id: 'accountable',
+      ...accountable,
+    });
+
+    const file = join(api.dir, 'accountable.yaml');
+    const fromFile = { id: 'accountable-file', ...accountable };
+    await writeFile(file, JSON.stringify({ journeys: [fromFile] }));
+    await loadJourneysFile(api.runtime.store, file);
+    expect((await call('GET', '/v1/journeys/accountable-file')).body).toEqual(fromFile);
+  });
+
+  it('refuses bad owners, targets, currency, feedback types and reviews, naming the field', async () => {
+    const refused = async (body: Record<string, unknown>) => {
+      const answer = await call('PUT', '/v1/journeys/refused', { ...purchase, ...body });
+      expect(answer.status).toBe(400);
+      expect(answer.body.error.code).toBe('invalid_request');
+      return answer.body.error.details.map((d: { path: string }) => d.path);
+    };
+    const step = (k: number, extra: Record<string, unknown>) => ({
+      steps: purchase.steps.map((s, i) => (i === k ? { ...s, ...extra } : s)),
+    });
+    expect(await refused(step(0, { target_conversion: 0.5 }))).toEqual([
+      'steps.0.target_conversion',
+    ]);
+    expect(await refused(step(2, { target_conversion: 1.5 }))).toEqual([
+      'steps.2.target_conversion',
+    ]);
+    expect(await refused(step(1, { owner: '' }))).toEqual(['steps.1.owner']);
+    expect(await refused(step(1, { owner: 'x'.repeat(129) }))).toEqual(['steps.1.owner']);
+    expect(await refused({ currency: 'eur' })).toEqual(['currency']);
+    expect(await refused({ value_property: '' })).toEqual(['value_property']);
+    expect(await refused({ feedback_event_types: ['CSAT!'] })).toEqual(['feedback_event_types.0']);
+    const review = { schedule: '0 9 * * 1', webhook_url: 'https://hooks.example.com/review' };
+    expect(await refused({ review: { ...review, schedule: '61 9 * * 1' } })).toEqual([
+      'review.schedule',
+    ]);
+    // Six fields would be seconds first: refused rather than read another way.
+    expect(await refused({ review: { ...review, schedule: '0 0 9 * * 1' } })).toEqual([
+      'review.schedule',
+    ]);
+    expect(await refused({ review: { ...review, webhook_url: 'ftp://example.com' } })).toEqual([
+      'review.webhook_url',
+    ]);
+    expect(await refused({ review: { ...review, webhook: review.webhook_url } })).toEqual([
+      'review.webhook',
+    ]);
+    expect(
+      await refused({ review: { ...review, webhook_url: 'http://127.0.0.1:9/review' } }),
+    ).toEqual(['review.webhook_url']);
+    expect((await call('GET', '/v1/journeys/refused')).status).toBe(404);
+  });
+
   it('refuses a reversed or malformed drop-off range', async () => {
     const reversed = await call(
       'GET',

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { durationText, positiveDurationText, withinAYear } from './duration.js';
 import type { ErrorDetail } from './errors.js';
 import { type Journey, journeyId } from './journey.js';
+import { webhookUrl } from './webhook-url.js';
 
 export const alertRuleId = journeyId;
 
@@ -18,13 +19,7 @@ export const alertRuleBody = z.strictObject({
   drop: z.number().gt(0).max(1).default(0.5),
   baseline_window: withinAYear(positiveDurationText).default('7d'),
   for: withinAYear(durationText).default('0s'),
-  webhook_url: z
-    .url({ protocol: /^https?$/ })
-    .max(2048)
-    .refine((url) => !/\p{Cc}/u.test(url), {
-      message: 'must not hold control characters',
-    })
-    .optional(),
+  webhook_url: webhookUrl.optional(),
 });
 export type AlertRuleBody = z.infer<typeof alertRuleBody>;
 export type AlertRule = AlertRuleBody & { id: string };

@@ -25,7 +25,7 @@ export interface ApiDeps {
 /** The query API: journeys and their drop-offs, funnels, customers and their erasure, alert rules and alerts, the event schema. */
 export function buildApi(deps: ApiDeps) {
   const plugins = [
-    journeysRoutes(deps.store),
+    journeysRoutes(deps.store, deps.webhooks ?? { allowInternal: false }),
     insightsRoutes(deps.store),
     alertRoutes(deps.store, deps.webhooks ?? { allowInternal: false }),
     funnelRoutes({ store: deps.store }),

@@ -1,3 +1,4 @@
+import { webhookTargetProblem } from '@touchstream/alerter';
 import {
   dropoffResponse,
   journey,
@@ -28,7 +29,10 @@ async function mustGet(store: Store, id: string) {
 }
 
 /** Journey definitions and their drop-off figures. */
-export function journeysRoutes(store: Store): FastifyPluginAsync {
+export function journeysRoutes(
+  store: Store,
+  webhooks: { allowInternal: boolean },
+): FastifyPluginAsync {
   return async (instance) => {
     const app = instance.withTypeProvider<ZodTypeProvider>();
 
@@ -43,6 +47,14 @@ export function journeysRoutes(store: Store): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
+        // Where a review is posted is judged as an alert rule's webhook is.
+        const url = request.body.review?.webhook_url;
+        const refused = url ? await webhookTargetProblem(url, webhooks) : undefined;
+        if (refused) {
+          throw new TouchstreamError('invalid_request', 'The body is invalid: one problem.', [
+            { path: 'review.webhook_url', message: refused },
+          ]);
+        }
         const existed = (await getJourney(store, request.params.id)) !== undefined;
         await saveJourney(store, request.params.id, request.body);
         return reply.status(existed ? 200 : 201).send({ id: request.params.id, ...request.body });
