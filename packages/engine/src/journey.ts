@@ -4,8 +4,10 @@ import type { EngineJourney } from './types.js';
 
 /** The engine's form of a journey; its version is a digest of the definition. */
 export function toEngineJourney(journey: Journey): EngineJourney {
+  // What decides facts, and only that: a new owner or target must not start the journey
+  // over. Stripped, not rebuilt, so the versions of journeys without them stay the same.
   const definition = JSON.stringify([
-    journey.steps,
+    journey.steps.map(({ owner: _owner, target_conversion: _target, ...matcher }) => matcher),
     journey.step_timeout,
     journey.failure_event_types,
   ]);

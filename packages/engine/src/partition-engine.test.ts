@@ -669,6 +669,22 @@ describe('PartitionEngine: journey changes (rule 6)', () => {
     );
   });
 
+  it('keeps the version when only owners, targets, value, feedback or review change', () => {
+    const accountable = toEngineJourney({
+      ...purchaseDefinition,
+      steps: purchaseDefinition.steps.map((step, k) => ({
+        ...step,
+        owner: `team ${k}`,
+        ...(k > 0 ? { target_conversion: 0.5 } : {}),
+      })),
+      value_property: 'cart_value',
+      currency: 'EUR',
+      feedback_event_types: ['csat_submitted'],
+      review: { schedule: '0 9 * * 1', webhook_url: 'https://hooks.example.com/r' },
+    });
+    expect(accountable.version).toBe(purchase.version);
+  });
+
   it('discards instances of a changed journey without facts', () => {
     const e = engine();
     e.apply([ev('c1', 'product_viewed', at(0)), ev('c2', 'product_viewed', at(0))]);

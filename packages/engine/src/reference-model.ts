@@ -299,6 +299,15 @@ export function referenceDropoffs(
       median_seconds_to_continue: median(
         continued.map((run) => ((run.steps[k + 1]?.time ?? 0) - (run.steps[k]?.time ?? 0)) / 1000),
       ),
+      // API.md: the target and owner of the step converted into; below it with 20 decided.
+      owner: journey.steps[k + 1]?.owner ?? null,
+      target_conversion: journey.steps[k + 1]?.target_conversion ?? null,
+      conversion: resolved === 0 ? 0 : Math.round((continued.length / resolved) * 10_000) / 10_000,
+      below_target:
+        journey.steps[k + 1]?.target_conversion !== undefined &&
+        resolved >= 20 &&
+        Math.round((continued.length / resolved) * 10_000) / 10_000 <
+          (journey.steps[k + 1]?.target_conversion ?? 0),
       reasons: [...reasons]
         .map(([reason, n]) => ({ reason, dropped: n }))
         .sort(

@@ -1,11 +1,12 @@
-import type { StepMatcher, Touchpoint } from '@touchstream/contracts';
+import type { JourneyStep, Touchpoint } from '@touchstream/contracts';
 
 /** A journey as the engine runs it: definitions parsed, durations in milliseconds. */
 export interface EngineJourney {
   id: string;
   /** Changes whenever the definition changes; instances of another version are discarded. */
   version: string;
-  steps: readonly (StepMatcher & { name: string })[];
+  /** With their owners and targets, which the figures report and the engine ignores. */
+  steps: readonly JourneyStep[];
   stepTimeoutMs: number;
   failureEventTypes: ReadonlySet<string>;
 }

@@ -1,4 +1,8 @@
-import type { DropoffResponse, Journey } from '@touchstream/contracts';
+import {
+  BELOW_TARGET_MIN_RESOLVED,
+  type DropoffResponse,
+  type Journey,
+} from '@touchstream/contracts';
 import type { DropoffCounts } from '@touchstream/store';
 
 /** Rates are fractions rounded to 4 decimals; 0 when there is nothing to divide by. */
@@ -25,39 +29,51 @@ export function dropoffAnswer(
     entered: counts.entered,
     completed: counts.completed,
     stitched: counts.stitched,
-    transitions: counts.transitions.map((t, k) => ({
-      from_step: journey.steps[k]?.name ?? '',
-      to_step: journey.steps[k + 1]?.name ?? '',
-      reached: t.reached,
-      continued: t.continued,
-      dropped: t.dropped,
-      in_progress: t.reached - t.continued - t.dropped,
-      drop_rate: rate(t.dropped, t.continued + t.dropped),
-      median_seconds_to_continue: t.medianSeconds,
-      reasons: [...t.reasons].sort(
-        byCount(
-          (r) => r.dropped,
-          (r) => r.reason,
-        ),
-      ),
-      by_channel: [...t.byChannel].sort(
-        byCount(
-          (c) => c.reached,
-          (c) => c.channel,
-        ),
-      ),
-      handoffs: t.handoffs
-        .map((h) => ({
-          from_channel: h.fromChannel,
-          to_channel: h.toChannel,
-          continued: h.continued,
-        }))
-        .sort(
+    transitions: counts.transitions.map((t, k) => {
+      const next = journey.steps[k + 1];
+      const target = next?.target_conversion ?? null;
+      const decided = t.continued + t.dropped;
+      // Judged on the conversion as shown: 0.4 against a target of 0.4 is not below it.
+      const conversion = rate(t.continued, decided);
+      return {
+        from_step: journey.steps[k]?.name ?? '',
+        to_step: next?.name ?? '',
+        reached: t.reached,
+        continued: t.continued,
+        dropped: t.dropped,
+        in_progress: t.reached - t.continued - t.dropped,
+        drop_rate: rate(t.dropped, decided),
+        median_seconds_to_continue: t.medianSeconds,
+        owner: next?.owner ?? null,
+        target_conversion: target,
+        conversion,
+        below_target:
+          target !== null && decided >= BELOW_TARGET_MIN_RESOLVED && conversion < target,
+        reasons: [...t.reasons].sort(
           byCount(
-            (h) => h.continued,
-            (h) => `${h.from_channel}\u0000${h.to_channel}`,
+            (r) => r.dropped,
+            (r) => r.reason,
           ),
         ),
-    })),
+        by_channel: [...t.byChannel].sort(
+          byCount(
+            (c) => c.reached,
+            (c) => c.channel,
+          ),
+        ),
+        handoffs: t.handoffs
+          .map((h) => ({
+            from_channel: h.fromChannel,
+            to_channel: h.toChannel,
+            continued: h.continued,
+          }))
+          .sort(
+            byCount(
+              (h) => h.continued,
+              (h) => `${h.from_channel}\u0000${h.to_channel}`,
+            ),
+          ),
+      };
+    }),
   };
 }
