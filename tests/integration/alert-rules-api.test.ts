@@ -107,6 +107,11 @@ describe('alert rules API', () => {
     ['an unknown step', { ...rule, step: 'shipped' }, 'step'],
     ['the entry step, which has no transition into it', { ...rule, step: 'carted' }, 'step'],
     ['an unknown condition', { ...rule, condition: 'slow' }, 'condition'],
+    [
+      'below_target on a step without a target',
+      { ...rule, condition: 'below_target' },
+      'condition',
+    ],
     ['a window without unit', { ...rule, window: '10' }, 'window'],
     ['a drop above 1', { ...rule, condition: 'conversion_drop', drop: 1.5 }, 'drop'],
     ['a negative min_entries', { ...rule, min_entries: -1 }, 'min_entries'],

@@ -252,6 +252,59 @@ describe('alerting on broken journey steps, end to end', () => {
     expect(await alertsOf('conversion', 'firing')).toEqual([]);
   });
 
+  it('fires below_target when conversion into a step falls under its target, and resolves on repair', async () => {
+    const id = 'target';
+    const plain = journey(id);
+    const body = {
+      ...plain,
+      steps: plain.steps.map((step, k) => (k === 2 ? { ...step, target_conversion: 0.9 } : step)),
+    };
+    expect((await call('PUT', `/v1/journeys/${id}`, body)).status).toBe(201);
+    const traffic = startTraffic(base, id, ALL);
+    traffics.push(traffic);
+    const rule = {
+      journey: id,
+      step: 'paid',
+      condition: 'below_target',
+      window: '5s',
+      min_entries: 10,
+      webhook_url: receiver.url(id),
+    };
+    expect((await call('PUT', `/v1/alert-rules/${id}`, rule)).status).toBe(201);
+    // Meeting the target: judged, and clear.
+    await eventually(async () => {
+      const [, toPaid] = (await call('GET', `/v1/journeys/${id}/dropoffs`)).body.transitions;
+      expect(toPaid.continued).toBeGreaterThan(20);
+      expect(toPaid).toMatchObject({ target_conversion: 0.9, below_target: false });
+    });
+    expect(receiver.posts(id)).toEqual([]);
+
+    // Nobody pays any more: conversion 0 against a target of 90%.
+    traffic.depth = BROKEN;
+    const [fired] = await eventually(async () => {
+      const posts = receiver.posts(id);
+      expect(posts).toHaveLength(1);
+      return posts;
+    }, 30_000);
+    expect(fired?.body).toMatchObject({
+      condition: 'below_target',
+      state: 'firing',
+      baseline: 0.9,
+    });
+    expect(fired?.body.value).toBeLessThan(0.9);
+    expect(fired?.body.message).toMatch(/below its target of 90\.0%/);
+    expect(fired?.body.text).toContain('below target on step `paid`');
+
+    traffic.depth = ALL;
+    const resolved = await eventually(async () => {
+      const posts = receiver.posts(id);
+      expect(posts).toHaveLength(2);
+      return posts[1];
+    }, 30_000);
+    expect(resolved?.body).toMatchObject({ state: 'resolved', started_at: fired?.body.started_at });
+    expect(await alertsOf(id, 'firing')).toEqual([]);
+  });
+
   it('retries a notice while the receiver is down and delivers it when it is back', async () => {
     const away = await startWebhookReceiver();
     await away.down();

@@ -6,7 +6,7 @@ import { webhookUrl } from './webhook-url.js';
 
 export const alertRuleId = journeyId;
 
-export const alertCondition = z.enum(['no_events', 'conversion_drop']);
+export const alertCondition = z.enum(['no_events', 'conversion_drop', 'below_target']);
 export type AlertCondition = z.infer<typeof alertCondition>;
 
 // Defaults follow the contract's example rule: a 5-minute window judged against a week.
@@ -47,6 +47,14 @@ export function alertRuleProblems(
       {
         path: 'step',
         message: `"${rule.step}" is the entry step of "${journey.id}": a rule watches the transition into a later step`,
+      },
+    ];
+  }
+  if (rule.condition === 'below_target' && journey.steps[index]?.target_conversion === undefined) {
+    return [
+      {
+        path: 'condition',
+        message: `step "${rule.step}" of "${journey.id}" has no target_conversion to be below`,
       },
     ];
   }

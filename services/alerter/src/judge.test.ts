@@ -27,6 +27,29 @@ describe('judging a rule', () => {
     expect(found.message).toContain('fewer than min_entries (50)');
   });
 
+  it('finds below_target when conversion in the window is under the step target, as shown', () => {
+    const below = rule({ condition: 'below_target', min_entries: 20 });
+    // 30 of 40: 75%.
+    expect(judge(below, 'checkout', counts(), 0.8)).toEqual({
+      verdict: 'holds',
+      value: 0.75,
+      baseline: 0.8,
+      message:
+        'Conversion from "checkout" to step "paid" of journey "shop" is 75.0% in the last 5m (30 of 40), below its target of 80.0%.',
+    });
+    expect(judge(below, 'checkout', counts(), 0.75).verdict).toBe('clear');
+    // 2 of 3 is 0.6667 as shown: a target of 0.6667 is met.
+    expect(
+      judge({ ...below, min_entries: 3 }, 'checkout', counts({ continued: 2, dropped: 1 }), 0.6667)
+        .verdict,
+    ).toBe('clear');
+    // min_entries counts decided instances, not entries.
+    const few = judge(below, 'checkout', counts({ continued: 10, dropped: 9 }), 0.8);
+    expect(few.verdict).toBe('not_judged');
+    expect(few.message).toContain('19 instances continued or dropped');
+    expect(judge(below, 'checkout', counts()).verdict).toBe('not_judged');
+  });
+
   it('finds no_events when no instance reached the step', () => {
     expect(judge(rule(), 'checkout', counts({ reachedStep: 0 }))).toEqual({
       verdict: 'holds',
@@ -81,5 +104,8 @@ describe('a notice', () => {
     expect(notice).toMatchObject(alert);
     expect(notice.text).toContain('*RESOLVED*: no events on step `paid` of journey `shop`');
     expect(noticeOf({ ...alert, state: 'firing' }).text).toContain('*FIRING*');
+    expect(noticeOf({ ...alert, condition: 'below_target' }).text).toContain(
+      'below target on step `paid`',
+    );
   });
 });

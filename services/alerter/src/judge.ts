@@ -4,9 +4,12 @@ import type { Verdict } from './rule-state.js';
 
 export interface Judgement {
   verdict: Verdict;
-  /** no_events: instances that reached the step; conversion_drop: conversion in the window. */
+  /** no_events: instances that reached the step; otherwise the conversion in the window. */
   value: number | null;
-  /** conversion_drop: conversion over the baseline range; null otherwise or when unknown. */
+  /**
+   * conversion_drop: the conversion over the baseline range; below_target: the step's
+   * target; null otherwise or when unknown.
+   */
   baseline: number | null;
   /** A sentence a person on call can act on. */
   message: string;
@@ -16,10 +19,19 @@ const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-/** Judges a rule's condition on the counts of its transition (previous step -> step). */
-export function judge(rule: AlertRule, previousStep: string, counts: TransitionCounts): Judgement {
+/**
+ * Judges a rule's condition on the counts of its transition (previous step -> step);
+ * `target` is the step's target_conversion (below_target).
+ */
+export function judge(
+  rule: AlertRule,
+  previousStep: string,
+  counts: TransitionCounts,
+  target?: number,
+): Judgement {
   const where = `step "${rule.step}" of journey "${rule.journey}"`;
   const lastWindow = `in the last ${rule.window}`;
+  if (rule.condition === 'below_target') return judgeTarget(rule, previousStep, counts, target);
   if (counts.entries < rule.min_entries) {
     return {
       verdict: 'not_judged',
@@ -81,5 +93,51 @@ export function judge(rule: AlertRule, previousStep: string, counts: TransitionC
         value: round4(value),
         baseline: round4(baseline),
         message: `${transition} is ${observed}, against ${against}.`,
+      };
+}
+
+/**
+ * below_target (API.md): the conversion into the step over the window, judged once
+ * min_entries instances are decided, against the step's target; compared as shown (4
+ * decimals), as the drop-off answer's below_target is.
+ */
+function judgeTarget(
+  rule: AlertRule,
+  previousStep: string,
+  counts: TransitionCounts,
+  target: number | undefined,
+): Judgement {
+  const transition = `Conversion from "${previousStep}" to step "${rule.step}" of journey "${rule.journey}"`;
+  if (target === undefined) {
+    return {
+      verdict: 'not_judged',
+      value: null,
+      baseline: null,
+      message: `Not judged: step "${rule.step}" has no target_conversion any more.`,
+    };
+  }
+  const resolved = counts.continued + counts.dropped;
+  if (resolved === 0 || resolved < rule.min_entries) {
+    return {
+      verdict: 'not_judged',
+      value: null,
+      baseline: target,
+      message: `Not judged: ${plural(resolved, 'instance')} continued or dropped in the last ${rule.window}, fewer than min_entries (${rule.min_entries}).`,
+    };
+  }
+  const value = round4(counts.continued / resolved);
+  const observed = `${percent(value)} in the last ${rule.window} (${counts.continued} of ${resolved})`;
+  return value < target
+    ? {
+        verdict: 'holds',
+        value,
+        baseline: target,
+        message: `${transition} is ${observed}, below its target of ${percent(target)}.`,
+      }
+    : {
+        verdict: 'clear',
+        value,
+        baseline: target,
+        message: `${transition} is ${observed}, meeting its target of ${percent(target)}.`,
       };
 }

@@ -6,6 +6,7 @@ export type Notice = Alert & { text: string };
 const CONDITION_TITLE: Record<Alert['condition'], string> = {
   no_events: 'no events',
   conversion_drop: 'conversion drop',
+  below_target: 'below target',
 };
 
 /**

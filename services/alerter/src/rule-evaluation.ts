@@ -46,7 +46,7 @@ export function buildRuleEvaluation(deps: RuleEvaluationDeps) {
       from: at - windowMs,
       to: at,
     });
-    const judgement = judge(rule, previous.name, counts);
+    const judgement = judge(rule, previous.name, counts, journey.steps[index]?.target_conversion);
     if (signal.aborted) return;
     const state = await watches.apply(rule, judgement, at, parseDuration(rule.for) ?? 0);
     // The rule was deleted while its counts were read: nothing watches the step any more.

@@ -130,7 +130,7 @@ const ALERT_LIMIT = 20;
 export function renderAlertsTable(table: HTMLTableElement, alerts: readonly Alert[]) {
   const shown = sortAlerts(alerts).slice(0, ALERT_LIMIT);
   const value = (a: Alert, n: number | null) =>
-    n === null ? '–' : a.condition === 'conversion_drop' ? formatRate(n) : formatCount(n);
+    n === null ? '–' : a.condition === 'no_events' ? formatCount(n) : formatRate(n);
   table.replaceChildren(
     head(
       'State',
