@@ -26,6 +26,9 @@ export const PURCHASE: Journey = {
   ],
   step_timeout: '5m',
   failure_event_types: ['payment_failed', 'checkout_error'],
+  value_property: 'cart_value',
+  currency: 'EUR',
+  feedback_event_types: ['csat_submitted'],
 };
 
 /** The same journey as a journeys file holds it. */
@@ -74,10 +77,27 @@ export function purchaseTraffic(options: { customers: number; start: number; see
     const attempts = rnd.chance(0.2) ? 2 : 1;
     for (let attempt = 0; attempt < attempts; attempt++) {
       let channel = rnd.pick(['web', 'mobile', 'store', 'call_center', 'email']);
+      // The cart: a value from the second step on, growing now and then; sometimes sent
+      // as text, which is no value.
+      let cart = rnd.int(1_000, 40_000) / 100;
+      // A rating after the instance ended, within the window or (some) after it.
+      const rate = (at: number, low: number, high: number) => {
+        if (!rnd.chance(0.5)) return;
+        const score = rnd.chance(0.05) ? 'great' : rnd.int(low, high);
+        emit(customer, 'csat_submitted', channel, at, { score });
+      };
       for (let step = 0; step < PURCHASE.steps.length; step++) {
         const type = PURCHASE.steps[step]?.event_type ?? '';
-        const properties = step === 4 ? { currency: rnd.chance(0.9) ? 'EUR' : 'USD' } : undefined;
+        if (rnd.chance(0.2)) cart += rnd.int(100, 5_000) / 100;
+        const value = rnd.chance(0.05) ? String(cart) : Math.round(cart * 100) / 100;
+        const properties: Touchpoint['properties'] =
+          step === 0
+            ? undefined
+            : step === 4
+              ? { cart_value: value, currency: rnd.chance(0.9) ? 'EUR' : 'USD' }
+              : { cart_value: value };
         emit(customer, type, channel, time, properties);
+        if (step === PURCHASE.steps.length - 1) rate(time + rnd.int(0, 6) * MIN, 3, 5);
         if (rnd.chance(0.3)) emit(customer, 'page_viewed', channel, time + rnd.int(1, 30) * SEC);
         // Another look at a product while in progress: does not start a second instance.
         if (step > 0 && rnd.chance(0.1)) emit(customer, 'product_viewed', channel, time + SEC);
@@ -88,6 +108,7 @@ export function purchaseTraffic(options: { customers: number; start: number; see
         }
         if (rnd.chance(0.25)) channel = rnd.pick(HANDOFF[channel] ?? ['web']);
         if (stops) {
+          rate(time + 5 * MIN + rnd.int(0, 6) * MIN, 1, 3);
           // Some come back after the timeout: too late to continue the instance.
           if (rnd.chance(0.3)) {
             const late = time + rnd.int(6, 9) * MIN;
@@ -125,7 +146,12 @@ export function expectedDropoffs(
 ): DropoffResponse {
   const engineJourney = toEngineJourney(journey);
   const instances = referenceInstances(engineJourney, events, Number.POSITIVE_INFINITY);
-  return referenceDropoffs(engineJourney, instances, from, to, stitchedCustomers);
+  return referenceDropoffs(engineJourney, instances, from, to, {
+    stitchedCustomers,
+    events,
+    feedbackEventTypes: journey.feedback_event_types ?? [],
+    currency: journey.currency ?? null,
+  });
 }
 
 /** Ranges the drop-off figures are compared over: everything, and a slice of it. */
@@ -162,6 +188,14 @@ export async function expectDropoffsToMatch(
           expected.transitions.some((t) => t.target_conversion !== null && !t.below_target),
         ).toBe(true);
       }
+      if (journey.value_property !== undefined) {
+        expect(expected.value_dropped).toBeGreaterThan(0);
+        expect(expected.value_completed).toBeGreaterThan(0);
+      }
+      if ((journey.feedback_event_types ?? []).length > 0) {
+        expect(expected.transitions.every((t) => t.feedback.dropped.responses > 0)).toBe(true);
+        expect(expected.transitions.every((t) => t.feedback.continued.responses > 0)).toBe(true);
+      }
     }
     await eventually(async () => {
       const actual = await fetchDropoffs(from, to);
@@ -169,11 +203,17 @@ export async function expectDropoffsToMatch(
         entered: actual.entered,
         completed: actual.completed,
         stitched: actual.stitched,
+        currency: actual.currency,
+        value_completed: actual.value_completed,
+        value_dropped: actual.value_dropped,
         transitions: actual.transitions,
       }).toEqual({
         entered: expected.entered,
         completed: expected.completed,
         stitched: expected.stitched,
+        currency: expected.currency,
+        value_completed: expected.value_completed,
+        value_dropped: expected.value_dropped,
         transitions: expected.transitions,
       });
     }, 60_000);

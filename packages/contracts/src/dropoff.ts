@@ -1,5 +1,13 @@
 import { z } from 'zod';
 
+/** Feedback responses within `step_timeout` after an instance dropped or completed. */
+export const feedbackSummary = z.object({
+  responses: z.number().int(),
+  /** Rounded to 2 decimals; null without responses. */
+  mean_score: z.number().nullable(),
+});
+export type FeedbackSummary = z.infer<typeof feedbackSummary>;
+
 export const transitionDropoff = z.object({
   from_step: z.string(),
   to_step: z.string(),
@@ -17,6 +25,12 @@ export const transitionDropoff = z.object({
   conversion: z.number(),
   /** conversion < target_conversion, with at least BELOW_TARGET_MIN_RESOLVED decided. */
   below_target: z.boolean(),
+  /** The value at stake (the journey's `value_property`) of the instances that dropped here; null without one. */
+  value_dropped: z.number().nullable(),
+  /** The value of the instances that continued, as of reaching `to_step`; null without a value property. */
+  value_continued: z.number().nullable(),
+  /** Ratings (feedback events' `score`) after the instance ended, of droppers vs continuers. */
+  feedback: z.object({ dropped: feedbackSummary, continued: feedbackSummary }),
   reasons: z.array(z.object({ reason: z.string(), dropped: z.number().int() })),
   by_channel: z.array(
     z.object({
@@ -42,6 +56,12 @@ export const dropoffResponse = z.object({
   completed: z.number().int(),
   /** Touchstream's own: of the entered, instances of customers with stitched events. */
   stitched: z.number().int(),
+  /** The journey's `currency`, null without one: the unit of every value below. */
+  currency: z.string().nullable(),
+  /** The value of the instances that completed; null without a value property. */
+  value_completed: z.number().nullable(),
+  /** The value lost at points of disconnection: the transitions' value_dropped summed. */
+  value_dropped: z.number().nullable(),
   transitions: z.array(transitionDropoff),
 });
 export type DropoffResponse = z.infer<typeof dropoffResponse>;

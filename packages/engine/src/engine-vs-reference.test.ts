@@ -35,14 +35,16 @@ const journeyArb = (id: string) =>
       steps: fc.array(stepArb, { minLength: 2, maxLength: 4 }),
       timeoutMinutes: fc.integer({ min: 1, max: 6 }),
       failures: fc.subarray(['f', 'g']),
+      valued: fc.boolean(),
     })
     .map(
-      ({ steps, timeoutMinutes, failures }): Journey => ({
+      ({ steps, timeoutMinutes, failures, valued }): Journey => ({
         id,
         name: id,
         steps: steps.map((s, i) => ({ name: `s${i}`, ...s })),
         step_timeout: `${timeoutMinutes}m`,
         failure_event_types: failures,
+        ...(valued ? { value_property: 'cart' } : {}),
       }),
     );
 
@@ -55,6 +57,8 @@ const actionArb = fc.record({
   ),
   channel: fc.constantFrom(...CHANNELS),
   plan: fc.constantFrom('pro', 'free', undefined),
+  // The value property: a number, text (no value) or absent (the value stays).
+  cart: fc.constantFrom(12.5, 40, 0, '99', undefined),
   // Zero: the same millisecond as the event before (ties keep arrival order).
   // Whole minutes: deadlines are whole minutes, so events land exactly on them too.
   gapSeconds: fc.oneof(
@@ -85,7 +89,10 @@ function eventsOf(actions: readonly Action[]): EngineEvent[] {
       type: a.type,
       channel: a.channel,
       timestamp: time,
-      ...(a.plan === undefined ? {} : { properties: { plan: a.plan } }),
+      properties: {
+        ...(a.plan === undefined ? {} : { plan: a.plan }),
+        ...(a.cart === undefined ? {} : { cart: a.cart }),
+      },
     };
     lastOf.set(a.customer, event);
     events.push(event);
@@ -115,6 +122,7 @@ const action = (
   type,
   channel: 'web',
   plan: 'pro',
+  cart: undefined,
   gapSeconds,
   retry: false,
 });

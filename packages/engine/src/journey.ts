@@ -17,5 +17,7 @@ export function toEngineJourney(journey: Journey): EngineJourney {
     steps: journey.steps,
     stepTimeoutMs: parseDuration(journey.step_timeout) ?? 0,
     failureEventTypes: new Set(journey.failure_event_types),
+    // Not part of the version: it changes what facts carry, not which facts there are.
+    ...(journey.value_property === undefined ? {} : { valueProperty: journey.value_property }),
   };
 }

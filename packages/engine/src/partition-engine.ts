@@ -66,6 +66,17 @@ function copyCustomer(state: CustomerState): CustomerState {
   return copy;
 }
 
+/** The journey's value property on a step event, when it is a finite number. */
+function valueIn(journey: EngineJourney, event: EngineEvent): number | undefined {
+  if (journey.valueProperty === undefined) return undefined;
+  const value = event.properties?.[journey.valueProperty];
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+/** A fact's value field: present only when the instance has a value. */
+const withValue = (instance: InstanceState) =>
+  instance.value === undefined ? {} : { value: instance.value };
+
 const byTimeThenArrival = (a: Pending, b: Pending) =>
   a.event.timestamp - b.event.timestamp || a.seq - b.seq;
 
@@ -346,6 +357,7 @@ export class PartitionEngine {
         step: d.step,
         time: d.at,
         reason: instance.failure ?? 'timeout',
+        ...withValue(instance),
       });
     }
   }
@@ -400,6 +412,8 @@ export class PartitionEngine {
       stepTime: event.timestamp,
       channel: event.channel,
     };
+    const value = valueIn(journey, event);
+    if (value !== undefined) instance.value = value;
     customer.instances[journey.id] = instance;
     facts.push({
       kind: 'reached',
@@ -411,6 +425,7 @@ export class PartitionEngine {
       channel: event.channel,
       previousChannel: null,
       secondsFromPrevious: null,
+      ...withValue(instance),
     });
     this.schedule(customer.customer, journey.id, instance);
   }
@@ -426,6 +441,8 @@ export class PartitionEngine {
     const next = journey.steps[instance.step + 1];
     const elapsed = event.timestamp - instance.stepTime;
     if (next && matches(next, event) && elapsed >= 0 && elapsed <= journey.stepTimeoutMs) {
+      const value = valueIn(journey, event);
+      if (value !== undefined) instance.value = value;
       facts.push({
         kind: 'reached',
         journey: journey.id,
@@ -436,6 +453,7 @@ export class PartitionEngine {
         channel: event.channel,
         previousChannel: instance.channel,
         secondsFromPrevious: elapsed / 1000,
+        ...withValue(instance),
       });
       instance.step += 1;
       instance.stepTime = event.timestamp;
@@ -449,6 +467,7 @@ export class PartitionEngine {
           instance: instance.instance,
           step: instance.step,
           time: event.timestamp,
+          ...withValue(instance),
         });
         delete customer.instances[journey.id];
       } else {

@@ -12,6 +12,8 @@ import type { EngineEvent, EngineJourney, Fact } from './types.js';
 export interface ReferenceStep {
   time: number;
   channel: string;
+  /** The journey's value property: its latest number among the step events up to here. */
+  value: number | null;
 }
 
 /** How the instance's last reached step ended (earlier steps all `continued`). */
@@ -49,6 +51,13 @@ export function referenceMatches(step: StepMatcher | undefined, event: EngineEve
     if (props[name] !== step.where?.[name]) return false;
   }
   return true;
+}
+
+/** The value property of an event, when it is a finite number. */
+function numericValue(journey: EngineJourney, event: EngineEvent): number | null {
+  if (journey.valueProperty === undefined) return null;
+  const value: unknown = event.properties?.[journey.valueProperty];
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
 /** Events in timestamp order, ties in input order (a stable sort). */
@@ -113,7 +122,12 @@ export function referenceInstances(
         const elapsed = event.timestamp - reachedAt;
         if (referenceMatches(journey.steps[k + 1], event) && elapsed >= 0 && elapsed <= timeout) {
           // Rule 2: the next step, within the timeout, advances.
-          current.steps.push({ time: event.timestamp, channel: event.channel });
+          const previous = current.steps[k]?.value ?? null;
+          current.steps.push({
+            time: event.timestamp,
+            channel: event.channel,
+            value: numericValue(journey, event) ?? previous,
+          });
           current.failure = null;
           // Rule 3: the last step completes.
           if (k + 1 === last) end({ kind: 'completed' });
@@ -126,7 +140,13 @@ export function referenceInstances(
         // Rule 1: a step-0 event starts an instance when none is in progress.
         current = {
           instance: event.event_id,
-          steps: [{ time: event.timestamp, channel: event.channel }],
+          steps: [
+            {
+              time: event.timestamp,
+              channel: event.channel,
+              value: numericValue(journey, event),
+            },
+          ],
           failure: null,
         };
       }
@@ -156,6 +176,7 @@ export function expectedFacts(
     const base = { journey: run.journey, customer: run.customer, instance: run.instance };
     run.steps.forEach((step, k) => {
       const previous = k > 0 ? run.steps[k - 1] : undefined;
+      const value = step.value === null ? {} : { value: step.value };
       facts.push({
         kind: 'reached',
         ...base,
@@ -164,13 +185,15 @@ export function expectedFacts(
         channel: step.channel,
         previousChannel: previous ? previous.channel : null,
         secondsFromPrevious: previous ? (step.time - previous.time) / 1000 : null,
+        ...value,
       });
     });
     const k = run.steps.length - 1;
     const lastStep = run.steps[k];
     if (lastStep === undefined) continue;
+    const value = lastStep.value === null ? {} : { value: lastStep.value };
     if (run.outcome.kind === 'completed') {
-      facts.push({ kind: 'completed', ...base, step: k, time: lastStep.time });
+      facts.push({ kind: 'completed', ...base, step: k, time: lastStep.time, ...value });
     } else if (run.outcome.kind === 'dropped') {
       facts.push({
         kind: 'dropped',
@@ -178,6 +201,7 @@ export function expectedFacts(
         step: k,
         time: lastStep.time + journey.stepTimeoutMs,
         reason: run.outcome.reason,
+        ...value,
       });
     }
   }
@@ -217,7 +241,11 @@ export function instancesFromFacts(facts: readonly Fact[]): ReferenceInstance[] 
       byKey.set(key, run);
     }
     if (fact.kind === 'reached')
-      run.reached.set(fact.step, { time: fact.time, channel: fact.channel });
+      run.reached.set(fact.step, {
+        time: fact.time,
+        channel: fact.channel,
+        value: fact.value ?? null,
+      });
     else if (fact.kind === 'completed') run.outcome = { kind: 'completed' };
     else run.outcome = { kind: 'dropped', reason: fact.reason };
   }
@@ -242,6 +270,35 @@ function byCountThenName<T>(count: (x: T) => number, name: (x: T) => string) {
 }
 
 /**
+ * The scores an instance's customer gave after it ended: feedback events (a finite numeric
+ * `score`; a repeated id once) in [end, end + step timeout], where the end is the
+ * completion, or the drop's deadline. None for an instance in progress.
+ */
+function referenceRatings(
+  journey: EngineJourney,
+  events: readonly EngineEvent[],
+  feedbackEventTypes: readonly string[],
+): (run: ReferenceInstance) => number[] {
+  const byCustomer = new Map<string, Map<string, { time: number; score: number }>>();
+  for (const event of inEventTimeOrder(events)) {
+    if (!feedbackEventTypes.includes(event.type)) continue;
+    const score: unknown = event.properties?.score;
+    if (typeof score !== 'number' || !Number.isFinite(score)) continue;
+    const mine = byCustomer.get(event.customer_id) ?? new Map();
+    if (!mine.has(event.event_id)) mine.set(event.event_id, { time: event.timestamp, score });
+    byCustomer.set(event.customer_id, mine);
+  }
+  return (run) => {
+    const last = run.steps[run.steps.length - 1]?.time ?? 0;
+    if (run.outcome.kind === 'in_progress') return [];
+    const end = run.outcome.kind === 'completed' ? last : last + journey.stepTimeoutMs;
+    return [...(byCustomer.get(run.customer)?.values() ?? [])]
+      .filter((r) => r.time >= end && r.time <= end + journey.stepTimeoutMs)
+      .map((r) => r.score);
+  };
+}
+
+/**
  * The dropoffs response of API.md over `[from, to)` (epoch ms). An instance counts in a
  * transition when it reached `from_step` in the range; `entered` counts instances whose
  * step 0 is in the range, `completed` those of them that reached the last step. Ties in
@@ -253,9 +310,32 @@ export function referenceDropoffs(
   instances: readonly ReferenceInstance[],
   from: number,
   to: number,
-  /** Customers with events stitched from an anonymous id (API.md, "Identities"). */
-  stitchedCustomers: ReadonlySet<string> = new Set(),
+  extras: {
+    /** Customers with events stitched from an anonymous id (API.md, "Identities"). */
+    stitchedCustomers?: ReadonlySet<string>;
+    /** Every event, for the ratings: feedback events carry a numeric `score`. */
+    events?: readonly EngineEvent[];
+    feedbackEventTypes?: readonly string[];
+    currency?: string | null;
+  } = {},
 ): DropoffResponse {
+  const stitchedCustomers = extras.stitchedCustomers ?? new Set<string>();
+  const valued = journey.valueProperty !== undefined;
+  const rating = referenceRatings(journey, extras.events ?? [], extras.feedbackEventTypes ?? []);
+  const cents = (x: number) => Math.round(x * 100) / 100;
+  const sumValues = (
+    runs: readonly ReferenceInstance[],
+    step: (run: ReferenceInstance) => number,
+  ) =>
+    valued ? cents(runs.reduce((sum, run) => sum + (run.steps[step(run)]?.value ?? 0), 0)) : null;
+  const summary = (runs: readonly ReferenceInstance[]) => {
+    const scores = runs.flatMap((run) => rating(run));
+    const total = scores.reduce((a, b) => a + b, 0);
+    return {
+      responses: scores.length,
+      mean_score: scores.length === 0 ? null : Math.round((total / scores.length) * 100) / 100,
+    };
+  };
   const mine = instances.filter((run) => run.journey === journey.id);
   const inRange = (time: number | undefined) => time !== undefined && time >= from && time < to;
   const entered = mine.filter((run) => inRange(run.steps[0]?.time));
@@ -308,6 +388,10 @@ export function referenceDropoffs(
         resolved >= 20 &&
         Math.round((continued.length / resolved) * 10_000) / 10_000 <
           (journey.steps[k + 1]?.target_conversion ?? 0),
+      // The value as of the drop (the last step reached) and as of reaching the next step.
+      value_dropped: sumValues(dropped, () => k),
+      value_continued: sumValues(continued, () => k + 1),
+      feedback: { dropped: summary(dropped), continued: summary(continued) },
       reasons: [...reasons]
         .map(([reason, n]) => ({ reason, dropped: n }))
         .sort(
@@ -344,6 +428,14 @@ export function referenceDropoffs(
     entered: entered.length,
     completed: entered.filter((run) => run.outcome.kind === 'completed').length,
     stitched: entered.filter((run) => stitchedCustomers.has(run.customer)).length,
+    currency: extras.currency ?? null,
+    value_completed: sumValues(
+      entered.filter((run) => run.outcome.kind === 'completed'),
+      (run) => run.steps.length - 1,
+    ),
+    value_dropped: valued
+      ? cents(transitions.reduce((sum, t) => sum + (t.value_dropped ?? 0), 0))
+      : null,
     transitions,
   };
 }

@@ -9,6 +9,8 @@ export interface EngineJourney {
   steps: readonly JourneyStep[];
   stepTimeoutMs: number;
   failureEventTypes: ReadonlySet<string>;
+  /** The numeric property whose latest value in an instance is the money at stake. */
+  valueProperty?: string;
 }
 
 /** One run of one customer through one journey, while it is in progress. */
@@ -23,6 +25,8 @@ export interface InstanceState {
   channel: string;
   /** Type of the last failure event after reaching `step`. */
   failure?: string;
+  /** The latest value of the journey's value property among the instance's step events. */
+  value?: number;
 }
 
 export interface CustomerState {
@@ -44,6 +48,8 @@ interface FactBase {
   step: number;
   /** Event time the fact refers to (epoch ms). */
   time: number;
+  /** The instance's value as of the fact (see `InstanceState.value`); absent when none. */
+  value?: number;
 }
 
 /** Reached step `step` (step 0: entered). */

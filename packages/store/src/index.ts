@@ -4,7 +4,12 @@ export * from './alert-rules.js';
 export { classifyClickHouseError, type ErrorClass, refusesRows } from './clickhouse-errors.js';
 export { createStore, type Store } from './client.js';
 export * from './dead-letters.js';
-export { type DropoffCounts, type DropoffTransition, queryDropoffs } from './dropoffs.js';
+export {
+  type DropoffCounts,
+  type DropoffTransition,
+  queryDropoffs,
+  type Ratings,
+} from './dropoffs.js';
 export * from './erasures.js';
 export * from './events.js';
 export * from './funnels.js';

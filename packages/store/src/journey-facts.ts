@@ -14,6 +14,8 @@ export interface FactRow {
   previous_channel: string;
   seconds_from_previous: number | null;
   reason: string;
+  /** The value at stake in the instance as of this fact; null when none is known. */
+  value: number | null;
   /** The newest version of a fact is the one that stands (see `correctionRows`). */
   version: number;
   /** 1: the fact was withdrawn by a correction. */
@@ -32,6 +34,7 @@ export function factRow(
     previousChannel?: string | null;
     secondsFromPrevious?: number | null;
     reason?: string;
+    value?: number;
   },
   version: number,
 ): FactRow {
@@ -46,6 +49,7 @@ export function factRow(
     previous_channel: fact.previousChannel ?? '',
     seconds_from_previous: fact.secondsFromPrevious ?? null,
     reason: fact.reason ?? '',
+    value: fact.value ?? null,
     version,
     deleted: 0,
   };
@@ -58,7 +62,8 @@ const sameContent = (a: FactRow, b: FactRow) =>
   a.channel === b.channel &&
   a.previous_channel === b.previous_channel &&
   a.seconds_from_previous === b.seconds_from_previous &&
-  a.reason === b.reason;
+  a.reason === b.reason &&
+  a.value === b.value;
 
 /**
  * The rows that turn one customer's stored facts (`current`) into its recomputed ones
@@ -100,7 +105,7 @@ export async function readFacts(
     const rows = await (
       await client.query({
         query: `SELECT journey, instance, customer_id, kind, step, time, channel, previous_channel,
-                       seconds_from_previous, reason, version, deleted
+                       seconds_from_previous, reason, value, version, deleted
                 FROM facts FINAL
                 WHERE journey IN {journeys:Array(String)} AND customer_id IN {customers:Array(String)}`,
         query_params: { journeys, customers: slice },

@@ -8,6 +8,7 @@ import {
   parseDuration,
   TouchstreamError,
 } from '@touchstream/contracts';
+import { rate } from '@touchstream/reports';
 import {
   DEFAULT_FUNNEL_LIMITS,
   type FunnelCounts,
@@ -21,7 +22,6 @@ import {
 } from '@touchstream/store';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { rate } from './answers.js';
 
 const DAY_MS = 86_400_000;
 /** Without `from`, the range is the week before `to`, as for drop-offs. */

@@ -8,11 +8,11 @@ import {
   roundOddsRatio,
   TouchstreamError,
 } from '@touchstream/contracts';
+import { rate } from '@touchstream/reports';
 import { getJourney, type InsightCounts, queryInsights, type Store } from '@touchstream/store';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { rate } from './answers.js';
 import { timeRangeQuery } from './time-range.js';
 
 // Any text: whether it names a step is known only once the journey is read.

@@ -6,6 +6,7 @@ import {
   journeyId,
   TouchstreamError,
 } from '@touchstream/contracts';
+import { dropoffReport } from '@touchstream/reports';
 import {
   deleteJourney,
   getJourney,
@@ -17,7 +18,6 @@ import {
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { dropoffAnswer } from './answers.js';
 import { timeRangeQuery } from './time-range.js';
 
 const idParams = z.object({ id: journeyId });
@@ -102,7 +102,7 @@ export function journeysRoutes(
       async (request) => {
         const found = await mustGet(store, request.params.id);
         const { from, to } = request.query;
-        return dropoffAnswer(found, from, to, await queryDropoffs(store, found, from, to));
+        return dropoffReport(found, from, to, await queryDropoffs(store, found, from, to));
       },
     );
   };

@@ -1,0 +1,1 @@
+export { dropoffReport, rate } from './dropoff-report.js';
