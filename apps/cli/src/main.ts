@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerDemoCommand } from './demo-command.js';
 import { registerEraseCommand } from './erase-command.js';
 import { registerFunnelCommand } from './funnel-command.js';
+import { registerReviewCommand } from './review-command.js';
 import { registerSimulateCommand } from './simulate.js';
 import { configOrExit, registerStartCommand } from './start-command.js';
 
@@ -44,6 +45,7 @@ program
   });
 
 registerFunnelCommand(program);
+registerReviewCommand(program);
 registerEraseCommand(program);
 registerSimulateCommand(program);
 registerDemoCommand(program);

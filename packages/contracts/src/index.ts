@@ -10,5 +10,6 @@ export * from './identity-message.js';
 export * from './insights.js';
 export * from './journey.js';
 export * from './keyed-queue.js';
+export * from './review.js';
 export * from './topics.js';
 export * from './wire.js';

@@ -9,6 +9,7 @@ import { erasureRoutes } from './erasure-routes.js';
 import { funnelRoutes } from './funnel-routes.js';
 import { insightsRoutes } from './insights-routes.js';
 import { journeysRoutes } from './journeys-routes.js';
+import { reviewRoutes } from './review-routes.js';
 import { schemaRoutes } from './schema-routes.js';
 
 export interface ApiDeps {
@@ -29,6 +30,7 @@ export function buildApi(deps: ApiDeps) {
     insightsRoutes(deps.store),
     alertRoutes(deps.store, deps.webhooks ?? { allowInternal: false }),
     funnelRoutes({ store: deps.store }),
+    reviewRoutes({ store: deps.store }),
     customersRoutes(deps.store),
     schemaRoutes(),
   ];
