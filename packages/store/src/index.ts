@@ -27,5 +27,6 @@ export {
   type RetentionChange,
   type RetentionTable,
 } from './retention.js';
+export * from './review-posts.js';
 export { TableWriter, type TableWriterOptions } from './table-writer.js';
 export { createWriters, type EventRow, type WriterHooks, type Writers } from './writers.js';

@@ -6,6 +6,7 @@ import { buildAlerterMetrics } from './alerter-metrics.js';
 import { buildEvaluationCycle } from './evaluation-cycle.js';
 import { DEFAULT_DELIVERY, type DeliveryOptions } from './notifier.js';
 import { buildOwedNotices } from './owed-notices.js';
+import { buildStoreReviewSchedule } from './review-schedule.js';
 import { buildRuleEvaluation } from './rule-evaluation.js';
 import { buildRuleWatches } from './rule-watches.js';
 
@@ -52,6 +53,13 @@ export function buildAlerter(deps: AlerterDeps) {
     metrics,
   });
   const watches = buildRuleWatches({ book, notices, logger, now, metrics });
+  // Each journey's review, posted on its schedule with the notices' delivery guarantees.
+  const reviews = buildStoreReviewSchedule(store, {
+    logger,
+    delivery: { ...DEFAULT_DELIVERY, ...deps.delivery },
+    now,
+    signal,
+  });
   const cycle = buildEvaluationCycle({
     store,
     logger,
@@ -78,6 +86,7 @@ export function buildAlerter(deps: AlerterDeps) {
       }
       if (signal.aborted) return;
       cycle.start();
+      await reviews.start();
       logger.info({ interval_ms: deps.intervalMs, open_alerts: book.size }, 'alerter_started');
     },
 
@@ -85,9 +94,11 @@ export function buildAlerter(deps: AlerterDeps) {
     stop() {
       stopping ??= (async () => {
         cycle.halt();
+        reviews.halt();
         abort.abort();
         // In the order the parts feed each other: evaluations owe notices, and both write.
         await cycle.settled();
+        await reviews.idle();
         await notices.idle();
         await book.idle();
         logger.info('alerter_stopped');
