@@ -109,6 +109,11 @@ describe('touchstream simulate against a running instance with the sample journe
     }
     expect(summary.byType.payment_failed).toBeGreaterThan(0);
     expect(summary.byType.checkout_error).toBeGreaterThan(0);
+    // Completers answer their survey seconds after completing; droppers minutes after their
+    // deadline, long after this run: those are cancelled, not sent.
+    expect(summary.surveys.sent).toBeGreaterThan(0);
+    expect(summary.byType.csat_submitted).toBe(summary.surveys.sent);
+    expect(summary.surveys.cancelled).toBeGreaterThan(0);
     // Plain periodic lines, since the output is not a terminal.
     expect(lines.length).toBeGreaterThanOrEqual(4);
     expect(lines.every((l) => l.endsWith('\n') && !l.includes('\r'))).toBe(true);
@@ -132,6 +137,9 @@ describe('touchstream simulate against a running instance with the sample journe
       expect(t.reached).toBeGreaterThan(0);
       expect(t.continued).toBeGreaterThan(0);
     }
+    // The carts that made it are worth something, in EUR.
+    expect(purchase.currency).toBe('EUR');
+    expect(purchase.value_completed).toBeGreaterThan(0);
     expect(purchase.transitions.some((t) => t.handoffs.length > 0)).toBe(true);
     const signup = await dropoffs('signup', start);
     expect(signup.completed).toBeGreaterThan(0);
@@ -159,6 +167,16 @@ describe('touchstream simulate against a running instance with the sample journe
     );
     expect(summary.totals).toMatchObject({ rejected: 0, failed: 0, refused: 0, pending: 0 });
     expect(sent.length).toBe(summary.totals.accepted);
+    // Carts carry their value from the cart on; surveys a score of 1 to 5.
+    for (const e of sent.filter((e) =>
+      ['cart_added', 'checkout_started', 'payment_submitted', 'order_placed'].includes(e.type),
+    )) {
+      expect(e.properties?.cart_value).toBeGreaterThan(0);
+    }
+    const surveys = sent.filter((e) => e.type === 'csat_submitted');
+    expect(surveys.length).toBe(summary.surveys.sent);
+    expect(surveys.length).toBeGreaterThan(0);
+    for (const e of surveys) expect([1, 2, 3, 4, 5]).toContain(e.properties?.score);
     // Every channel but e-mail sends anonymous events and links; e-mail the customer id.
     for (const channel of ['web', 'mobile', 'store', 'call_center'] as const) {
       expect(summary.byIds[channel].anonymous).toBeGreaterThan(0);

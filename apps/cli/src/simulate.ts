@@ -29,8 +29,10 @@ import {
   type Session,
   type Shopper,
   type StepProbabilities,
+  type SurveyAnswer,
   shopperMaker,
   startSession,
+  surveyAnswer,
 } from './simulate/shopper.js';
 
 export interface SimulationOptions {
@@ -73,6 +75,12 @@ export interface SimulationSummary {
    */
   byIds: Record<Channel, IdCounts>;
   sessions: { started: number; completed: number; left: number; failed: number };
+  /**
+   * Satisfaction surveys answered after a journey ended: sent, and not sent because they
+   * were due after the run ended (a dropper answers minutes later, after their deadline;
+   * a run that stops first cancels those rather than send them early or keep it open).
+   */
+  surveys: { sent: number; cancelled: number };
   broken?: { journey: string; step: string; eventType: string; from: string };
 }
 
@@ -163,6 +171,13 @@ export async function runSimulation(
 
   const sessions: Session[] = [];
   const lastTime: number[] = [];
+  /** When each customer's current session last took a step of its journey. */
+  const lastStepAt: (number | undefined)[] = [];
+  /** Survey answers not yet due, soonest first: sent in real time, as a customer would. */
+  const surveys: SurveyAnswer[] = [];
+  /** When the survey answer of each customer's last session is due, if they answer. */
+  const surveyAt: (number | undefined)[] = [];
+  let surveysSent = 0;
   const readyAt: number[] = [];
   /** Customers whose last visit completed, oldest first, with when it did. */
   const returning: { shopper: Shopper; at: number }[] = [];
@@ -190,8 +205,20 @@ export async function runSimulation(
   const finish = (session: Session, i: number) => {
     if (session.outcome) counts[session.outcome] += 1;
     if (session.outcome === 'completed' && returning.length < 1000) {
-      returning.push({ shopper: session.shopper, at: lastTime[i] ?? 0 });
+      // Back only after their survey answer, if any, has gone: it rates the visit before.
+      const at = Math.max(lastTime[i] ?? 0, surveyAt[i] ?? 0);
+      let k = returning.length;
+      while (k > 0 && (returning[k - 1]?.at ?? 0) > at) k -= 1;
+      returning.splice(k, 0, { shopper: session.shopper, at });
     }
+  };
+  const send = (tracked: Emitted & { timestamp: number }) => {
+    byType[tracked.type] = (byType[tracked.type] ?? 0) + 1;
+    byIds[tracked.channel][
+      !tracked.customer_id ? 'anonymous' : tracked.anonymous_id ? 'both' : 'customer'
+    ] += 1;
+    clients[tracked.channel].track(tracked);
+    options.onEvent?.(tracked);
   };
   for (let i = 0; i < options.customers; i++) {
     sessions.push(newSession(0));
@@ -238,6 +265,13 @@ export async function runSimulation(
         `from ${new Date(breakAt).toISOString()}: ${broken.journey.id} step "${broken.step.name}" (${broken.step.eventType}) fails`,
       );
     }
+    // Answers that have come due, stamped with their own time (at most a tick ago, or
+    // more when the loop lags): so they stay in the window after the instance's end.
+    // They do not count against --rate: they are the customers' replies, not visits.
+    while ((surveys[0]?.timestamp ?? Number.POSITIVE_INFINITY) <= now) {
+      send(surveys.shift() as SurveyAnswer);
+      surveysSent += 1;
+    }
     budget = Math.min(budget + (options.rate * (now - lastTick)) / 1000, options.customers);
     lastTick = now;
     used.fill(0);
@@ -256,18 +290,24 @@ export async function runSimulation(
         finish(session, i);
         session = newSession(now);
         sessions[i] = session;
+        lastStepAt[i] = undefined;
+        surveyAt[i] = undefined;
       }
       const event = nextEvent(session, rnd, p, isBroken);
       // Strictly increasing per customer, so equal times never reorder their steps.
       const time = Math.max(now, (lastTime[i] ?? 0) + 1);
       lastTime[i] = time;
-      byType[event.type] = (byType[event.type] ?? 0) + 1;
-      byIds[event.channel][
-        !event.customer_id ? 'anonymous' : event.anonymous_id ? 'both' : 'customer'
-      ] += 1;
-      const tracked = { ...event, timestamp: time };
-      clients[event.channel].track(tracked);
-      options.onEvent?.(tracked);
+      if (session.tookStep) lastStepAt[i] = time;
+      send({ ...event, timestamp: time });
+      if (session.done) {
+        const answer = surveyAnswer(session, event, lastStepAt[i], rnd, p);
+        if (answer) {
+          surveyAt[i] = answer.timestamp;
+          let k = surveys.length;
+          while (k > 0 && (surveys[k - 1]?.timestamp ?? 0) > answer.timestamp) k -= 1;
+          surveys.splice(k, 0, answer);
+        }
+      }
       if (!session.done && session.channel !== event.channel) readyAt[i] = now + HANDOFF_PAUSE_MS;
     }
     if (now >= nextReport) {
@@ -295,6 +335,7 @@ export async function runSimulation(
     byType,
     byIds,
     sessions: counts,
+    surveys: { sent: surveysSent, cancelled: surveys.length },
     ...(broken && breakAnnounced
       ? {
           broken: {
@@ -320,6 +361,7 @@ export function formatSummary(summary: SimulationSummary): string {
     `customers: ${summary.sessions.started} visits, ${summary.sessions.completed} completed, ${summary.sessions.left} left, ${summary.sessions.failed} failed`,
     `by channel: ${CHANNELS.map((c) => `${c} ${summary.byChannel[c].accepted}`).join(', ')}`,
     `by ids: ${ids.anonymous} anonymous, ${ids.both} with a customer id linking an anonymous one, ${ids.customer} with the customer id only`,
+    `surveys: ${summary.surveys.sent} answered after a journey ended, ${summary.surveys.cancelled} not sent (due after the run ended)`,
   ];
   if (summary.broken) {
     lines.push(

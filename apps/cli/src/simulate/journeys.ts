@@ -21,6 +21,10 @@ export interface SimulatedJourney {
    * signup makes the account. Before it their visitors may be anonymous.
    */
   signInStep: number;
+  /** The journey's `step_timeout`: an instance not continued by then dropped at its deadline. */
+  stepTimeoutMs: number;
+  /** The event whose numeric `score` is a customer's rating (`feedback_event_types`). */
+  feedbackType: string;
 }
 
 /** The two journeys of samples/journeys.yaml (a unit test keeps them in step). */
@@ -60,6 +64,8 @@ export const PURCHASE: SimulatedJourney = {
   ],
   entryChannels: { web: 45, mobile: 30, store: 12, email: 13 },
   signInStep: 2,
+  stepTimeoutMs: 120_000,
+  feedbackType: 'csat_submitted',
 };
 
 export const SIGNUP: SimulatedJourney = {
@@ -93,6 +99,8 @@ export const SIGNUP: SimulatedJourney = {
   ],
   entryChannels: { web: 50, mobile: 30, email: 20 },
   signInStep: 2,
+  stepTimeoutMs: 300_000,
+  feedbackType: 'csat_submitted',
 };
 
 export const SIMULATED_JOURNEYS = [PURCHASE, SIGNUP] as const;

@@ -1,15 +1,18 @@
 import { readFile } from 'node:fs/promises';
+import { parseDuration } from '@touchstream/contracts';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { findStep, PURCHASE, SIMULATED_JOURNEYS } from './journeys.js';
+import { findStep, PURCHASE, SIGNUP, SIMULATED_JOURNEYS } from './journeys.js';
 import { seededRandom } from './random.js';
 import {
   DEFAULT_PROBABILITIES,
   type Emitted,
   nextEvent,
   type Shopper,
+  type SurveyAnswer,
   shopperMaker,
   startSession,
+  surveyAnswer,
 } from './shopper.js';
 
 const SAMPLES = new URL('../../../../samples/journeys.yaml', import.meta.url);
@@ -33,6 +36,44 @@ function walk(seed: number, isBroken: Parameters<typeof nextEvent>[3] = () => fa
   return { events, outcomes };
 }
 
+interface Visit {
+  journey: string;
+  outcome: string;
+  events: (Emitted & { timestamp: number })[];
+  answer?: SurveyAnswer;
+}
+
+/** 2000 visits, one event a second, each with the survey its customer may answer. */
+function walkWithSurveys(seed: number) {
+  const rnd = seededRandom(seed);
+  const newShopper = shopperMaker('c', rnd, DEFAULT_PROBABILITIES);
+  const visits: Visit[] = [];
+  let time = 1_000_000;
+  for (let n = 0; n < 2000; n++) {
+    const session = startSession(newShopper(), rnd, DEFAULT_PROBABILITIES);
+    const events: Visit['events'] = [];
+    let lastStepAt: number | undefined;
+    let answer: SurveyAnswer | undefined;
+    while (!session.done) {
+      time += 1000;
+      const event = nextEvent(session, rnd, DEFAULT_PROBABILITIES, () => false);
+      if (session.tookStep) lastStepAt = time;
+      events.push({ ...event, timestamp: time });
+      if (session.done)
+        answer = surveyAnswer(session, event, lastStepAt, rnd, DEFAULT_PROBABILITIES);
+    }
+    visits.push({
+      journey: session.journey.id,
+      outcome: session.outcome ?? '',
+      events,
+      ...(answer ? { answer } : {}),
+    });
+  }
+  return visits;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
 const ANONYMOUS_IDS = {
   web: /^ck-[0-9a-f]{16}$/,
   mobile: /^dev-[0-9a-f]{16}$/,
@@ -45,11 +86,18 @@ describe('simulated customers', () => {
     const file = parse(await readFile(SAMPLES, 'utf8')) as {
       journeys: Record<
         string,
-        { steps: { name: string; event_type: string }[]; failure_event_types: string[] }
+        {
+          steps: { name: string; event_type: string }[];
+          failure_event_types: string[];
+          step_timeout: string;
+          feedback_event_types: string[];
+        }
       >;
     };
     for (const journey of SIMULATED_JOURNEYS) {
       const sample = file.journeys[journey.id];
+      expect(parseDuration(sample?.step_timeout ?? '')).toBe(journey.stepTimeoutMs);
+      expect(sample?.feedback_event_types).toContain(journey.feedbackType);
       expect(sample?.steps.map((s) => [s.name, s.event_type])).toEqual(
         journey.steps.map((s) => [s.name, s.eventType]),
       );
@@ -181,6 +229,92 @@ describe('simulated customers', () => {
     }
     expect(handoffs).toBeGreaterThan(20);
     expect(throughALink / handoffs).toBeGreaterThan(0.25);
+  });
+
+  it('carry the cart value, in EUR with cents, on the purchase steps from the cart on', () => {
+    const visits = walkWithSurveys(5).filter((v) => v.journey === PURCHASE.id);
+    const valued = ['cart_added', 'checkout_started', 'payment_submitted', 'order_placed'];
+    let changed = 0;
+    for (const visit of visits) {
+      const steps = visit.events.filter((e) => valued.includes(e.type));
+      for (const e of steps) {
+        const value = e.properties?.cart_value;
+        expect(typeof value).toBe('number');
+        expect(value).toBeGreaterThanOrEqual(9.99);
+        expect(value).toBeLessThanOrEqual(500);
+        expect(Math.round((value as number) * 100) / 100).toBe(value);
+      }
+      const values = steps.map((e) => e.properties?.cart_value);
+      if (new Set(values).size > 1) changed += 1;
+      for (const e of visit.events.filter((e) => e.type === 'order_placed')) {
+        expect(e.properties?.currency).toBe('EUR');
+      }
+      for (const e of visit.events.filter((e) => e.type === 'product_viewed')) {
+        expect(e.properties).not.toHaveProperty('cart_value');
+      }
+    }
+    // An item added at checkout, a voucher at payment: sometimes, not always.
+    expect(changed).toBeGreaterThan(20);
+    const carts = visits.flatMap((v) => v.events.filter((e) => e.type === 'cart_added'));
+    const spread = carts.map((e) => e.properties?.cart_value as number);
+    expect(Math.min(...spread)).toBeLessThan(40);
+    expect(Math.max(...spread)).toBeGreaterThan(250);
+  });
+
+  it('answer a survey after some visits: 1 to 5, lower after a drop, within the step timeout after the end', () => {
+    const visits = walkWithSurveys(9);
+    const answered = visits.filter((v) => v.answer);
+    expect(answered.length / visits.length).toBeGreaterThan(0.3);
+    expect(answered.length / visits.length).toBeLessThan(0.5);
+    for (const visit of answered) {
+      const answer = visit.answer as SurveyAnswer;
+      const journey = visit.journey === PURCHASE.id ? PURCHASE : SIGNUP;
+      expect(answer.type).toBe('csat_submitted');
+      expect([1, 2, 3, 4, 5]).toContain(answer.properties?.score);
+      // As the channel of the last event knew the customer.
+      const last = visit.events.at(-1);
+      expect(answer.channel).toBe(last?.channel);
+      expect(answer.customer_id).toBe(last?.customer_id);
+      expect(answer.anonymous_id).toBe(last?.anonymous_id);
+      // The instance ends at completion, or at the deadline after the last step reached.
+      const steps = visit.events.filter((e) => journey.steps.some((s) => s.eventType === e.type));
+      const lastStep = steps.at(-1)?.timestamp as number;
+      const end = visit.outcome === 'completed' ? lastStep : lastStep + journey.stepTimeoutMs;
+      expect(answer.timestamp).toBeGreaterThanOrEqual(end);
+      expect(answer.timestamp).toBeLessThanOrEqual(end + journey.stepTimeoutMs);
+      if (visit.outcome !== 'completed') expect(answer.timestamp).toBeGreaterThan(end);
+    }
+    const scores = (completed: boolean) =>
+      answered
+        .filter((v) => (v.outcome === 'completed') === completed)
+        .map((v) => v.answer?.properties?.score as number);
+    expect(scores(true).length).toBeGreaterThan(50);
+    expect(scores(false).length).toBeGreaterThan(50);
+    expect(mean(scores(true))).toBeGreaterThan(4);
+    expect(mean(scores(false))).toBeLessThan(3);
+    // Nobody answers for a visit that reached no step.
+    expect(visits.filter((v) => v.events.length === 0 && v.answer)).toEqual([]);
+  });
+
+  it('convert at each purchase and signup step above its target but for payment', async () => {
+    const file = parse(await readFile(SAMPLES, 'utf8')) as {
+      journeys: Record<string, { steps: { name: string; target_conversion?: number }[] }>;
+    };
+    const visits = walkWithSurveys(21);
+    for (const journey of SIMULATED_JOURNEYS) {
+      const here = visits.filter((v) => v.journey === journey.id);
+      // A step reached, then the next one reached (continued) or not (dropped).
+      const reachedIndex = (v: Visit) =>
+        Math.max(...v.events.map((e) => journey.steps.findIndex((s) => s.eventType === e.type)));
+      journey.steps.forEach((step, k) => {
+        const target = file.journeys[journey.id]?.steps[k]?.target_conversion;
+        if (k === 0 || target === undefined) return;
+        const reached = here.filter((v) => reachedIndex(v) >= k - 1).length;
+        const conversion = here.filter((v) => reachedIndex(v) >= k).length / reached;
+        if (step.name === 'paid') expect(conversion).toBeLessThan(target - 0.03);
+        else expect(conversion, `${journey.id} ${step.name}`).toBeGreaterThan(target + 0.02);
+      });
+    }
   });
 
   it('are the same for the same seed', () => {
