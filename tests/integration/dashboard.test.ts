@@ -178,7 +178,28 @@ describe('the dashboard at /', () => {
       for (const reason of t.reasons) {
         expect(await text(`dropoff-reasons-${i}`)).toContain(`${reason.reason} ${reason.dropped}`);
       }
+      // Owners, targets, value at risk and ratings (dashboard-value.test.ts checks how
+      // they read).
+      expect(await text(`dropoff-owner-${i}`), name).toBe(t.owner ?? '–');
+      expect(await page.getByTestId(`dropoff-target-${i}`).getAttribute('data-target'), name).toBe(
+        String(t.target_conversion),
+      );
+      expect(await page.getByTestId(`dropoff-below-target-${i}`).count(), name).toBe(
+        t.below_target ? 1 : 0,
+      );
+      expect(await page.getByTestId(`dropoff-value-${i}`).getAttribute('data-value'), name).toBe(
+        String(t.value_dropped),
+      );
+      expect(await text(`dropoff-feedback-${i}`), name).toContain(
+        `(${t.feedback.dropped.responses})`,
+      );
     }
+    expect(dropoffs.transitions.some((t) => t.below_target)).toBe(true);
+    expect(await page.getByTestId('value-headline').isVisible()).toBe(true);
+    expect(await page.getByTestId('value-dropped').getAttribute('data-value')).toBe(
+      String(dropoffs.value_dropped),
+    );
+    expect(await text('value-dropped')).toMatch(/^EUR [\d,]+\.\d\d$/);
 
     const alert = page.locator('[data-testid="alert-row"][data-rule="gift-wrap-broken"]');
     await expect(alert.getAttribute('data-state')).resolves.toBe('firing');

@@ -5,6 +5,7 @@ import type {
   FunnelResponse,
   InsightsResponse,
   Journey,
+  Review,
 } from '@touchstream/contracts';
 
 const KEY_STORAGE = 'touchstream.query_key';
@@ -105,6 +106,11 @@ export function buildApiClient(deps: ApiClientDeps) {
     insights: (journey: string, fromStep: string, from: number, to: number) =>
       request<InsightsResponse>(
         `v1/journeys/${encodeURIComponent(journey)}/dropoffs/${encodeURIComponent(fromStep)}/insights?${range(from, to)}`,
+      ),
+    /** The journey's last `period` (`24h`, `7d`, `30d`) against the one before it. */
+    review: (journey: string, period: string) =>
+      request<Review>(
+        `v1/journeys/${encodeURIComponent(journey)}/review?${new URLSearchParams({ period })}`,
       ),
     alerts: async () => (await request<{ alerts: Alert[] }>('v1/alerts?state=all')).alerts,
   };

@@ -68,3 +68,57 @@ export function formatBound(seconds: number): string {
   }
   return `${formatCount(seconds)} s`;
 }
+
+const money = new Map<string, Intl.NumberFormat>();
+const plainMoney = new Intl.NumberFormat(undefined, {
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+});
+
+/**
+ * An amount of the journey's value property in its currency, with its ISO code first as
+ * people write it in reports: `EUR 1,234.50`. Without a currency, the amount alone.
+ */
+export function formatMoney(amount: number | null | undefined, currency: string | null): string {
+  if (amount === null || amount === undefined || Number.isNaN(amount)) return '–';
+  if (!currency) return plainMoney.format(amount);
+  let format = money.get(currency);
+  if (!format) {
+    try {
+      format = new Intl.NumberFormat(undefined, {
+        style: 'currency',
+        currency,
+        currencyDisplay: 'code',
+      });
+    } catch {
+      // A code the browser does not know: the amount and the code as they are.
+      return `${currency} ${plainMoney.format(amount)}`;
+    }
+    money.set(currency, format);
+  }
+  // Some locales put the code after the amount, or glue it with a no-break space: either
+  // reads fine, but one ordinary space keeps copied figures plain text.
+  return format.format(amount).replace(/\u00a0/g, ' ');
+}
+
+const score = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
+
+/** A mean rating as the API rounds it (2 decimals at most): `4.3`, `2.15`. */
+export const formatScore = (n: number | null | undefined) =>
+  n === null || n === undefined || Number.isNaN(n) ? '–' : score.format(n);
+
+const signedPoints = new Intl.NumberFormat(undefined, {
+  maximumFractionDigits: 1,
+  signDisplay: 'exceptZero',
+});
+
+/**
+ * A change of a rate in percentage points, with an arrow and a sign: `▲ +3.2 pp`,
+ * `▼ −1.5 pp`, `= 0 pp`. Nothing to compare reads as a dash.
+ */
+export function formatChange(change: number | null | undefined): string {
+  if (change === null || change === undefined || Number.isNaN(change)) return '–';
+  const points = Math.round(change * 1000) / 10;
+  const arrow = points > 0 ? '▲' : points < 0 ? '▼' : '=';
+  return `${arrow} ${signedPoints.format(points)} pp`;
+}

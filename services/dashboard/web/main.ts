@@ -7,7 +7,13 @@ import { byId, h } from './dom.js';
 import { formatCount, formatRate, ratio } from './format.js';
 import { buildFunnelControls, optionsFromParams, optionsToParams } from './funnel-controls.js';
 import { buildInsightsPanel } from './insights-panel.js';
-import { renderAlertsTable, renderDropoffTable, renderFunnelTable } from './tables.js';
+import { buildReviewView } from './review-view.js';
+import {
+  renderAlertsTable,
+  renderDropoffTable,
+  renderFunnelTable,
+  renderValueHeadline,
+} from './tables.js';
 import { fromLocalInput, lastPeriod, slices, type TimeRange, toLocalInput } from './time-range.js';
 import { buildTimeToConvert } from './time-to-convert.js';
 
@@ -88,6 +94,19 @@ const insights = buildInsightsPanel(
     status: byId('insights-status'),
     body: byId('insights-body'),
     close: byId('insights-close'),
+  },
+  api,
+);
+
+const review = buildReviewView(
+  {
+    section: byId('review-panel'),
+    title: byId('review-title'),
+    status: byId('review-status'),
+    body: byId('review-body'),
+    period: byId('review-period'),
+    open: byId('review-open'),
+    close: byId('review-close'),
   },
   api,
 );
@@ -189,6 +208,8 @@ async function refresh() {
   funnelControls.setSteps(journeys.find((j) => j.id === journey)?.steps.map((s) => s.name) ?? []);
   // Its figures would be of the previous view.
   insights.close();
+  // The review is of a journey, whatever the range: it follows the journey only.
+  review.show(journey, journeyLabel(journey));
   setStatus('Loading…');
   try {
     const [, dropoffs, alerts, points] = await Promise.all([
@@ -218,6 +239,7 @@ async function refresh() {
     firingCard.textContent = formatCount(firing);
     firingCard.classList.toggle('alarm', firing > 0);
 
+    renderValueHeadline(byId('value-headline'), dropoffs);
     renderDropoffTable(
       byId('dropoff-table'),
       dropoffs,

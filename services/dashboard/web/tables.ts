@@ -1,6 +1,13 @@
 import type { Alert, DropoffResponse, FunnelResponse } from '@touchstream/contracts';
 import { h } from './dom.js';
-import { formatCount, formatRate, formatSeconds, formatTime } from './format.js';
+import {
+  formatCount,
+  formatMoney,
+  formatRate,
+  formatScore,
+  formatSeconds,
+  formatTime,
+} from './format.js';
 
 const num = (testId: string, value: string) =>
   h('td', { class: 'num', 'data-testid': testId }, value);
@@ -46,6 +53,111 @@ export function renderFunnelTable(table: HTMLTableElement, funnel: FunnelRespons
 }
 
 type Transition = DropoffResponse['transitions'][number];
+type Feedback = Transition['feedback'];
+
+/** The badge of a conversion under its owner's target. */
+export const belowTargetBadge = (testId: string) =>
+  h(
+    'span',
+    { class: 'badge below', 'data-testid': testId, title: 'Conversion below its target' },
+    'below target',
+  );
+
+/**
+ * The target of a transition as a percentage ('–' without one) and, when its conversion
+ * is under it, the badge that says so; the exact target in data-target.
+ */
+export function targetCell(
+  t: { target_conversion: number | null; below_target: boolean },
+  testId: string,
+  badgeTestId: string,
+) {
+  return h(
+    'td',
+    { class: t.below_target ? 'num target below' : 'num target' },
+    h(
+      'span',
+      { 'data-testid': testId, 'data-target': String(t.target_conversion) },
+      formatRate(t.target_conversion),
+    ),
+    t.below_target ? ' ' : null,
+    t.below_target ? belowTargetBadge(badgeTestId) : null,
+  );
+}
+
+/** An amount of value in the journey's currency; the exact figure in data-value. */
+export const valueCell = (testId: string, amount: number | null, currency: string | null) =>
+  h(
+    'td',
+    { class: 'num value', 'data-testid': testId, 'data-value': String(amount) },
+    formatMoney(amount, currency),
+  );
+
+/**
+ * `droppers 2.1 (14) · continuers 4.3 (52)`: the mean rating and the responses of each
+ * side; '–' when nobody rated either. Each side keeps to one line when the cell wraps.
+ */
+export function describeFeedback(feedback: Feedback): Array<Node | string> {
+  const { dropped, continued } = feedback;
+  if (dropped.responses === 0 && continued.responses === 0) return ['–'];
+  const side = (name: string, s: Feedback['dropped'], after = '') =>
+    h(
+      'span',
+      {
+        class: 'side',
+        'data-responses': String(s.responses),
+        'data-mean-score': String(s.mean_score),
+      },
+      `${name} ${formatScore(s.mean_score)} (${formatCount(s.responses)})${after}`,
+    );
+  return [side('droppers', dropped, ' ·'), ' ', side('continuers', continued)];
+}
+
+export const feedbackCell = (testId: string, feedback: Feedback) =>
+  h(
+    'td',
+    {
+      class: 'feedback',
+      'data-testid': testId,
+      title: 'Mean rating after the instance ended (responses)',
+    },
+    ...describeFeedback(feedback),
+  );
+
+/**
+ * The value lost at points of disconnection, next to the value completed; hidden when
+ * the journey has no value property.
+ */
+export function renderValueHeadline(element: HTMLElement, dropoffs: DropoffResponse) {
+  if (dropoffs.value_dropped === null) {
+    element.hidden = true;
+    element.replaceChildren();
+    return;
+  }
+  element.hidden = false;
+  element.replaceChildren(
+    h(
+      'span',
+      { class: 'lost' },
+      'Value lost at points of disconnection: ',
+      h(
+        'strong',
+        { 'data-testid': 'value-dropped', 'data-value': String(dropoffs.value_dropped) },
+        formatMoney(dropoffs.value_dropped, dropoffs.currency),
+      ),
+    ),
+    h(
+      'span',
+      { class: 'completed' },
+      'Value completed: ',
+      h(
+        'strong',
+        { 'data-testid': 'value-completed', 'data-value': String(dropoffs.value_completed) },
+        formatMoney(dropoffs.value_completed, dropoffs.currency),
+      ),
+    ),
+  );
+}
 
 /** Each row opens the insights of its transition (`onInsights`), marked as the chosen row. */
 export function renderDropoffTable(
@@ -71,15 +183,21 @@ export function renderDropoffTable(
     });
     return h('td', {}, button);
   };
+  // Without a value property there is no value at risk: no column rather than dashes.
+  const valued = dropoffs.value_dropped !== null;
   table.replaceChildren(
     head(
       'Transition',
+      'Owner',
       'Reached',
       'Continued',
       'Dropped',
       'In progress',
       'Drop rate',
       'Median to continue',
+      'Target',
+      ...(valued ? ['Value at risk'] : []),
+      'Feedback',
       'Reasons',
       '',
     ),
@@ -89,14 +207,22 @@ export function renderDropoffTable(
       ...dropoffs.transitions.map((t, i) =>
         h(
           'tr',
-          { 'data-testid': `dropoff-row-${i}` },
+          {
+            'data-testid': `dropoff-row-${i}`,
+            'data-below-target': String(t.below_target),
+            class: t.below_target ? 'below-target' : undefined,
+          },
           h('td', { 'data-testid': `dropoff-transition-${i}` }, `${t.from_step} → ${t.to_step}`),
+          h('td', { class: 'owner', 'data-testid': `dropoff-owner-${i}` }, t.owner ?? '–'),
           num(`dropoff-reached-${i}`, formatCount(t.reached)),
           num(`dropoff-continued-${i}`, formatCount(t.continued)),
           num(`dropoff-dropped-${i}`, formatCount(t.dropped)),
           num(`dropoff-in-progress-${i}`, formatCount(t.in_progress)),
           rateCell(`dropoff-rate-${i}`, t.continued + t.dropped > 0 ? t.drop_rate : null, 'bad'),
           h('td', { class: 'num' }, formatSeconds(t.median_seconds_to_continue)),
+          targetCell(t, `dropoff-target-${i}`, `dropoff-below-target-${i}`),
+          valued ? valueCell(`dropoff-value-${i}`, t.value_dropped, dropoffs.currency) : null,
+          feedbackCell(`dropoff-feedback-${i}`, t.feedback),
           h(
             'td',
             { class: 'reasons', 'data-testid': `dropoff-reasons-${i}` },
