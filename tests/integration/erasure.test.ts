@@ -24,6 +24,7 @@ import {
   expectDropoffsToMatch,
   expectedDropoffs,
   PURCHASE,
+  purchaseFunnelSteps,
   purchaseTraffic,
 } from '../support/journey-traffic.js';
 import { kafkaBrokers, uniqueName } from '../support/kafka.js';
@@ -185,7 +186,7 @@ async function dropoffs(address: string, journey: string, from: number, to: numb
 async function funnelOf(address: string, start: number) {
   const from = start - HOUR;
   const to = start + 3 * HOUR;
-  const steps = PURCHASE.steps.map((s) => ({ ...s }));
+  const steps = purchaseFunnelSteps();
   const { status, body } = await queryFunnel(address, {
     steps,
     from: iso(from),

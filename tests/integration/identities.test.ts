@@ -20,6 +20,7 @@ import {
   expectDropoffsToMatch,
   PURCHASE,
   PURCHASE_FILE,
+  purchaseFunnelSteps,
   purchaseTraffic,
 } from '../support/journey-traffic.js';
 import { kafkaBrokers, uniqueName } from '../support/kafka.js';
@@ -192,7 +193,7 @@ describe('identities on the embedded bus', () => {
           stitched,
         );
         const query = {
-          steps: PURCHASE.steps.map((s) => ({ ...s })),
+          steps: purchaseFunnelSteps(),
           from: start - HOUR,
           to: start + 3 * HOUR,
           windowMs: 20 * MIN,

@@ -31,6 +31,10 @@ export const PURCHASE: Journey = {
   feedback_event_types: ['csat_submitted'],
 };
 
+/** The purchase journey's steps as funnel steps: matchers and names, no owners or targets. */
+export const purchaseFunnelSteps = () =>
+  PURCHASE.steps.map(({ owner: _owner, target_conversion: _target, ...step }) => step);
+
 /** The same journey as a journeys file holds it. */
 export const PURCHASE_FILE = JSON.stringify({
   journeys: { [PURCHASE.id]: { ...PURCHASE, id: undefined } },
