@@ -2,12 +2,11 @@ import {
   eventType,
   type FunnelResponse,
   type funnelStepResult,
-  journeyId,
   parseDuration,
 } from '@touchstream/contracts';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { z } from 'zod';
-import { cannotReach, parseUrl } from './options.js';
+import { cannotReach, parseJourney, parseUrl, positiveDuration } from './options.js';
 
 export interface FunnelOptions {
   journey?: string;
@@ -84,19 +83,7 @@ function parseSteps(value: string): string[] {
   return steps;
 }
 
-function parseJourney(value: string): string {
-  if (!journeyId.safeParse(value).success) {
-    throw new InvalidArgumentError('a journey id is 1-64 chars of a-z, 0-9, _ -');
-  }
-  return value;
-}
-
-function parseWindow(value: string): string {
-  if (!((parseDuration(value) ?? 0) > 0)) {
-    throw new InvalidArgumentError('give a duration such as 30m, 1h or 7d');
-  }
-  return value;
-}
+const parseWindow = positiveDuration('30m, 1h or 7d');
 
 /** An instant: ISO 8601 with a zone, or a duration meaning that long before now. */
 export function parseInstant(value: string, now = Date.now()): string {

@@ -1,3 +1,4 @@
+import { journeyId, parseDuration } from '@touchstream/contracts';
 import { InvalidArgumentError } from 'commander';
 
 /** `--url`: an http(s) base URL of a running instance, without a trailing slash. */
@@ -17,3 +18,18 @@ export function cannotReach(url: string, error: unknown): string {
   if (cause?.code === 'ENOTFOUND') return `cannot reach ${url}: unknown host`;
   return `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`;
 }
+
+export function parseJourney(value: string): string {
+  if (!journeyId.safeParse(value).success) {
+    throw new InvalidArgumentError('a journey id is 1-64 chars of a-z, 0-9, _ -');
+  }
+  return value;
+}
+
+/** A parser of durations longer than 0; `examples` show the kind expected, such as "30m, 1h or 7d". */
+export const positiveDuration = (examples: string) => (value: string) => {
+  if (!((parseDuration(value) ?? 0) > 0)) {
+    throw new InvalidArgumentError(`give a duration such as ${examples}`);
+  }
+  return value;
+};

@@ -1,6 +1,5 @@
-import { journeyId, parseDuration } from '@touchstream/contracts';
-import { type Command, InvalidArgumentError } from 'commander';
-import { cannotReach, parseUrl } from './options.js';
+import type { Command } from 'commander';
+import { cannotReach, parseJourney, parseUrl, positiveDuration } from './options.js';
 
 export interface ReviewOptions {
   /** The period as the API takes it, such as 7d. */
@@ -16,19 +15,7 @@ interface Io {
   err: (text: string) => void;
 }
 
-function parseJourney(value: string): string {
-  if (!journeyId.safeParse(value).success) {
-    throw new InvalidArgumentError('a journey id is 1-64 chars of a-z, 0-9, _ -');
-  }
-  return value;
-}
-
-function parsePeriod(value: string): string {
-  if (!((parseDuration(value) ?? 0) > 0)) {
-    throw new InvalidArgumentError('give a duration such as 24h, 7d or 30d');
-  }
-  return value;
-}
+const parsePeriod = positiveDuration('24h, 7d or 30d');
 
 /** The error object of a refused call as the terminal shows it: code, message, details. */
 function describeRefusal(status: number, text: string): string {
