@@ -21,6 +21,7 @@ COPY packages/store/package.json packages/store/
 COPY packages/bus/package.json packages/bus/
 COPY packages/engine/package.json packages/engine/
 COPY packages/sdk/package.json packages/sdk/
+COPY packages/reports/package.json packages/reports/
 COPY services/alerter/package.json services/alerter/
 COPY services/api/package.json services/api/
 COPY services/collector/package.json services/collector/
