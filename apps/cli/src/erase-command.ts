@@ -1,6 +1,6 @@
 import { type ErasureResponse, parseDuration } from '@touchstream/contracts';
 import { type Command, InvalidArgumentError } from 'commander';
-import { cannotReach, parseUrl } from './options.js';
+import { cannotReach, type Io, parseUrl } from './options.js';
 
 export interface EraseOptions {
   url: string;
@@ -10,11 +10,6 @@ export interface EraseOptions {
   timeout: number;
   /** How often to ask, in milliseconds. */
   every?: number;
-}
-
-interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
 }
 
 function parseTimeout(value: string): number {

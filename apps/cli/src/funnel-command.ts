@@ -6,7 +6,14 @@ import {
 } from '@touchstream/contracts';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { z } from 'zod';
-import { cannotReach, parseJourney, parseUrl, positiveDuration } from './options.js';
+import {
+  describeFailure,
+  describeRefusal,
+  type Io,
+  parseJourney,
+  parseUrl,
+  positiveDuration,
+} from './options.js';
 
 export interface FunnelOptions {
   journey?: string;
@@ -193,17 +200,6 @@ export function formatFunnel(response: FunnelResponse): string {
   return `${parts.join('\n')}\n`;
 }
 
-/** A failed call as one clear sentence. */
-function describeFailure(url: string, error: unknown): string {
-  if ((error as Error).name === 'TimeoutError') return `${url} did not answer within 60 s`;
-  return cannotReach(url, error);
-}
-
-interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
-
 /** Runs the query; returns the exit code. */
 export async function runFunnel(options: FunnelOptions, io: Io): Promise<number> {
   let response: Response;
@@ -230,14 +226,7 @@ export async function runFunnel(options: FunnelOptions, io: Io): Promise<number>
     return 1;
   }
   if (!response.ok) {
-    const error = (body as { error?: { code: string; message: string; details?: unknown[] } })
-      .error;
-    const details = (error?.details ?? []) as { path?: string; message?: string }[];
-    io.err(
-      `touchstream: ${response.status} ${error?.code ?? 'error'}: ${error?.message ?? text}\n${details
-        .map((d) => `  ${d.path ? `${d.path}: ` : ''}${d.message ?? ''}\n`)
-        .join('')}`,
-    );
+    io.err(`touchstream: ${describeRefusal(response.status, text)}`);
     return 1;
   }
   io.out(formatFunnel(body as FunnelResponse));

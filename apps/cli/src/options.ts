@@ -1,6 +1,12 @@
 import { journeyId, parseDuration } from '@touchstream/contracts';
 import { InvalidArgumentError } from 'commander';
 
+/** Where a command writes: its output, and what goes wrong. */
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
 /** `--url`: an http(s) base URL of a running instance, without a trailing slash. */
 export function parseUrl(value: string): string {
   try {
@@ -17,6 +23,24 @@ export function cannotReach(url: string, error: unknown): string {
     return `cannot reach ${url}: connection refused (is it running?)`;
   if (cause?.code === 'ENOTFOUND') return `cannot reach ${url}: unknown host`;
   return `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`;
+}
+
+/** A failed call as one clear sentence: no answer in time, or no connection. */
+export function describeFailure(url: string, error: unknown): string {
+  if ((error as Error).name === 'TimeoutError') return `${url} did not answer within 60 s`;
+  return cannotReach(url, error);
+}
+
+/** The error object of a refused call as the terminal shows it: code, message, details. */
+export function describeRefusal(status: number, text: string): string {
+  let error: { code?: string; message?: string; details?: unknown[] } | undefined;
+  try {
+    error = (JSON.parse(text) as { error?: typeof error }).error;
+  } catch {}
+  const details = (error?.details ?? []) as { path?: string; message?: string }[];
+  return `${status} ${error?.code ?? 'error'}: ${error?.message ?? text}\n${details
+    .map((d) => `  ${d.path ? `${d.path}: ` : ''}${d.message ?? ''}\n`)
+    .join('')}`;
 }
 
 export function parseJourney(value: string): string {

@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
-import { cannotReach, parseJourney, parseUrl, positiveDuration } from './options.js';
+import {
+  describeFailure,
+  describeRefusal,
+  type Io,
+  parseJourney,
+  parseUrl,
+  positiveDuration,
+} from './options.js';
 
 export interface ReviewOptions {
   /** The period as the API takes it, such as 7d. */
@@ -10,24 +17,7 @@ export interface ReviewOptions {
   key?: string;
 }
 
-interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
-
 const parsePeriod = positiveDuration('24h, 7d or 30d');
-
-/** The error object of a refused call as the terminal shows it: code, message, details. */
-function describeRefusal(status: number, text: string): string {
-  let error: { code?: string; message?: string; details?: unknown[] } | undefined;
-  try {
-    error = (JSON.parse(text) as { error?: typeof error }).error;
-  } catch {}
-  const details = (error?.details ?? []) as { path?: string; message?: string }[];
-  return `${status} ${error?.code ?? 'error'}: ${error?.message ?? text}\n${details
-    .map((d) => `  ${d.path ? `${d.path}: ` : ''}${d.message ?? ''}\n`)
-    .join('')}`;
-}
 
 /** Fetches the review and prints it (Markdown, or JSON with --json); returns the exit code. */
 export async function runReview(journey: string, options: ReviewOptions, io: Io): Promise<number> {
@@ -43,11 +33,7 @@ export async function runReview(journey: string, options: ReviewOptions, io: Io)
       },
     );
   } catch (error) {
-    const reason =
-      (error as Error).name === 'TimeoutError'
-        ? `${options.url} did not answer within 60 s`
-        : cannotReach(options.url, error);
-    io.err(`touchstream: ${reason}\n`);
+    io.err(`touchstream: ${describeFailure(options.url, error)}\n`);
     return 1;
   }
   const text = await response.text();
