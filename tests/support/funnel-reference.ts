@@ -155,9 +155,12 @@ function customer(query: RefQuery, events: RefEvent[]): CustomerResult | undefin
   };
   let best = chains[0] as number[];
   for (const chain of chains) if (better(chain, best)) best = chain;
-  const first = [...entries].sort(
-    (a, b) => a.timestamp - b.timestamp || (a.event_id < b.event_id ? -1 : 1),
-  )[0] as RefEvent;
+  // The first entry's value; of several in its millisecond, the smallest.
+  const start = Math.min(...entries.map((e) => e.timestamp));
+  const first = smallest(
+    query,
+    entries.filter((e) => e.timestamp === start),
+  );
   return {
     depth: best.length - 1,
     seconds: query.steps.map((_, k) =>
@@ -166,8 +169,13 @@ function customer(query: RefQuery, events: RefEvent[]): CustomerResult | undefin
         : ((best[k] as number) - (best[k - 1] as number)) / 1000,
     ),
     counted: query.steps.map((_, k) => k < best.length),
-    breakdown: breakdownValue(query, first),
+    breakdown: first,
   };
+}
+
+/** The smallest breakdown value of some events (they do not differ by anything else). */
+function smallest(query: RefQuery, events: RefEvent[]): string | null {
+  return events.map((e) => breakdownValue(query, e) as string).sort()[0] ?? null;
 }
 
 const byTimeThenId = (a: RefEvent, b: RefEvent) =>
@@ -255,7 +263,8 @@ function chainOf(query: RefQuery, events: RefEvent[], entry: RefEvent): Chain {
  * With options: the customer counts at the deepest step a non-void entry reached. The chain
  * counted is the deepest; then the one whose deepest step came first; then the latest
  * entry; then the one whose steps came first (a skipped step after any taken one); then,
- * with a breakdown, the entry with the greater event id.
+ * with a breakdown, the entry with the greater event id (entries of one millisecond follow
+ * different chains only with held values).
  */
 function customerWithOptions(query: RefQuery, events: RefEvent[]): CustomerResult | undefined {
   const sorted = [...events].sort(byTimeThenId);
@@ -281,27 +290,30 @@ function customerWithOptions(query: RefQuery, events: RefEvent[]): CustomerResul
   const best = chains.reduce((a, b) => (compare(b, a) > 0 ? b : a));
   const attribution = query.breakdown_attribution ?? 'first_touch';
   /**
-   * The value at a step of the chain: the entry's own; past it, the smallest value of the
-   * events of that millisecond that could be the step (the chain's times are the same
-   * whichever of them it took).
+   * The value at a step of the chain: the smallest value of the events of that millisecond
+   * that could be the step (the chain's times are the same whichever of them it took).
    */
   const valueAt = (k: number): string | null => {
     const event = best.steps[k];
     if (!event) return null;
-    if (k === 0) return breakdownValue(query, event);
-    const values = sorted
-      .filter(
+    return smallest(
+      query,
+      sorted.filter(
         (e) =>
           e.timestamp === event.timestamp &&
           matches(query.steps[k] as RefStep, e) &&
           (query.hold_constant ?? []).every((p) => sameValue(e, best.entry, p)),
-      )
-      .map((e) => breakdownValue(query, e) as string);
-    return values.sort()[0] as string;
+      ),
+    );
   };
+  // First touch: the first entry not made void; of several in its millisecond, the smallest.
+  const start = (chains[0] as Chain).entry.timestamp;
   const breakdown =
     attribution === 'first_touch'
-      ? breakdownValue(query, chains[0]?.entry)
+      ? smallest(
+          query,
+          chains.filter((c) => c.entry.timestamp === start).map((c) => c.entry),
+        )
       : attribution === 'last_touch'
         ? valueAt(best.depth)
         : valueAt(Number(attribution.slice('step:'.length)));

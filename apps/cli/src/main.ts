@@ -1,5 +1,5 @@
 import { touchpointJsonSchema } from '@touchstream/contracts';
-import { applyRetention, createStore, migrate } from '@touchstream/store';
+import { applyPropertyColumns, applyRetention, createStore, migrate } from '@touchstream/store';
 import { Command } from 'commander';
 import { registerDemoCommand } from './demo-command.js';
 import { registerEraseCommand } from './erase-command.js';
@@ -18,12 +18,15 @@ registerStartCommand(program);
 
 program
   .command('migrate')
-  .description('apply the ClickHouse schema and TOUCHSTREAM_RETENTION (start does it too)')
+  .description(
+    'apply the ClickHouse schema, TOUCHSTREAM_RETENTION and TOUCHSTREAM_PROPERTY_COLUMNS (start does it too)',
+  )
   .action(async () => {
     const config = configOrExit();
     const store = await createStore(config);
     const applied = await migrate(store);
     const retention = await applyRetention(store, config.retentionMs);
+    const columns = await applyPropertyColumns(store, config.propertyColumns);
     await store.close();
     process.stdout.write(
       applied.length === 0
@@ -35,6 +38,7 @@ program
         `retention of ${table}: ${ttl === null ? 'none (kept forever)' : `TTL ${ttl}`}\n`,
       );
     }
+    for (const name of columns) process.stdout.write(`property column added: ${name}\n`);
   });
 
 program

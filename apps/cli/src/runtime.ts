@@ -2,7 +2,13 @@ import { type Bus, createEmbeddedBus, createKafkaBus } from '@touchstream/bus';
 import type { Config } from '@touchstream/config';
 import { topicNames } from '@touchstream/contracts';
 import { buildServer, checkBindSafety, type ReadinessCheck } from '@touchstream/http';
-import { applyRetention, createStore, migrate, type Store } from '@touchstream/store';
+import {
+  applyPropertyColumns,
+  applyRetention,
+  createStore,
+  migrate,
+  type Store,
+} from '@touchstream/store';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
@@ -110,6 +116,8 @@ export async function startRuntime(
   for (const { table, ttl } of await applyRetention(store, config.retentionMs)) {
     logger.info({ table, ttl }, 'retention_changed');
   }
+  const columns = await applyPropertyColumns(store, config.propertyColumns);
+  if (columns.length > 0) logger.info({ properties: columns }, 'property_columns_added');
   if (config.journeysFile) {
     const loaded = await loadJourneysFile(store, config.journeysFile);
     logger.info({ file: config.journeysFile, journeys: loaded }, 'journeys_loaded');

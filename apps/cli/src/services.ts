@@ -14,6 +14,7 @@ export function apiService(dashboard: DashboardDeps = {}): ServiceFactory {
     const api = buildApi({
       store,
       webhooks: { allowInternal: config.webhookAllowInternal },
+      propertyColumns: config.propertyColumns,
       erasure: { bus, topics, logger: logger.child({ component: 'erasure' }) },
     });
     const page = buildDashboard(dashboard);

@@ -83,6 +83,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ TOUCHSTREAM_RETENTION: '0s' })).toThrowError(/TOUCHSTREAM_RETENTION/);
   });
 
+  it('reads property columns: plain identifiers, each once', () => {
+    expect(loadConfig({}).propertyColumns).toEqual([]);
+    expect(
+      loadConfig({ TOUCHSTREAM_PROPERTY_COLUMNS: 'plan, product_id,plan' }).propertyColumns,
+    ).toEqual(['plan', 'product_id']);
+    expect(() => loadConfig({ TOUCHSTREAM_PROPERTY_COLUMNS: 'plan,product-id' })).toThrowError(
+      /TOUCHSTREAM_PROPERTY_COLUMNS.*plain identifier/,
+    );
+  });
+
   it('rejects unknown TOUCHSTREAM_ variables', () => {
     expect(() => loadConfig({ TOUCHSTREAM_KAFKA_BROKER: 'x:1' })).toThrowError(
       /unknown variable TOUCHSTREAM_KAFKA_BROKER/,

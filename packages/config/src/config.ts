@@ -42,6 +42,10 @@ const environment = z.strictObject({
     .default('false')
     .transform((v) => v === 'true'),
   TOUCHSTREAM_JOURNEYS_FILE: z.string().min(1).optional(),
+  TOUCHSTREAM_PROPERTY_COLUMNS: list
+    .pipe(z.array(identifier).max(20, 'at most 20 properties'))
+    .transform((names) => [...new Set(names)])
+    .optional(),
   TOUCHSTREAM_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),
@@ -65,6 +69,8 @@ export interface Config {
   /** May webhooks reach loopback, private and link-local addresses. */
   webhookAllowInternal: boolean;
   journeysFile?: string;
+  /** Event properties stored as columns of their own, for funnels that hold or break down by them. */
+  propertyColumns: string[];
   logLevel: z.infer<typeof environment>['TOUCHSTREAM_LOG_LEVEL'];
 }
 
@@ -136,6 +142,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxFutureMs: e.TOUCHSTREAM_MAX_FUTURE,
     webhookAllowInternal: e.TOUCHSTREAM_WEBHOOK_ALLOW_INTERNAL,
     journeysFile: e.TOUCHSTREAM_JOURNEYS_FILE,
+    propertyColumns: e.TOUCHSTREAM_PROPERTY_COLUMNS ?? [],
     logLevel: e.TOUCHSTREAM_LOG_LEVEL,
   };
 }

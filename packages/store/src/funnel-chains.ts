@@ -10,6 +10,7 @@ import {
 import { DEFAULT_FUNNEL_LIMITS, type FunnelLimits, funnelSettings } from './funnel-limits.js';
 import { histogramBounds, timeToConvertColumns } from './funnel-time-to-convert.js';
 import type { FunnelSpec } from './funnels.js';
+import { NO_PROPERTY_COLUMNS, type PropertyColumns, propertyColumn } from './property-columns.js';
 
 /**
  * A funnel with options (API.md "Funnel options"), as one ClickHouse query that follows
@@ -45,7 +46,11 @@ const MASK_BITS = STEP_BITS + EXCLUSION_BITS;
 /** Bits of an event's index in a code (time above it): 16 million events per customer. */
 const INDEX_BITS = 24;
 
-export function funnelChainsSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNEL_LIMITS) {
+export function funnelChainsSql(
+  spec: FunnelSpec,
+  limits: FunnelLimits = DEFAULT_FUNNEL_LIMITS,
+  stored: PropertyColumns = NO_PROPERTY_COLUMNS,
+) {
   const params = new Params();
   const K = spec.steps.length;
   const any = spec.order === 'any';
@@ -75,14 +80,25 @@ export function funnelChainsSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT
       ? 'toUInt16(0)'
       : `toUInt16(${exclusions.map((x, i) => `if(${stepSql(params, x.matcher)}, ${2 ** i}, 0)`).join(' + ')})`;
   // A held property as its JSON text (a missing property is '', null is 'null'): equal
-  // text, equal value. The texts of all held properties are hashed into one number.
-  // simpleJSONExtractRaw reads about twice as fast; it is exact on the flat objects events
-  // are stored as, for names JSON writes without escapes.
-  const held = holds.map(
-    (name) =>
-      `${JSON.stringify(name) === `"${name}"` ? 'simpleJSONExtractRaw' : 'JSONExtractRaw'}(properties, ${params.bind('String', name)})`,
+  // text, equal value. The texts of all held properties are hashed into one number. A
+  // property column holds the text already; else simpleJSONExtractRaw reads about twice as
+  // fast as JSONExtractRaw, and is exact on the flat objects events are stored as, for names
+  // JSON writes without escapes.
+  const held = holds.map((name) =>
+    stored.has(name)
+      ? propertyColumn(name)
+      : `${JSON.stringify(name) === `"${name}"` ? 'simpleJSONExtractRaw' : 'JSONExtractRaw'}(properties, ${params.bind('String', name)})`,
   );
-  const value = spec.breakdown ? breakdownSql(params, spec.breakdown) : `''`;
+  // A channel travels as its rank among the channels stored (the `channels` table, which a
+  // materialized view keeps): a number, which the per-customer arrays below collect several
+  // times faster than a string (measured). Ranks sort as the names do.
+  const channelRanks = spec.breakdown?.by === 'channel';
+  const value = !spec.breakdown
+    ? `''`
+    : channelRanks
+      ? 'transform(channel, channel_names, arrayEnumerate(channel_names), toUInt32(0))'
+      : breakdownSql(params, spec.breakdown, stored);
+  const nameOf = (x: string) => (channelRanks ? `channel_names[${x}]` : x);
   const filters = spec.filters.map((f) => filterSql(params, f));
 
   // Time, steps and exclusions are packed in one number, which sorts several times faster
@@ -100,10 +116,13 @@ export function funnelChainsSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT
     `bitTest(${e}, ${stepBit(0)}) AND ${e} >= ${bound(fromRel)} AND ${e} < ${bound(toRel)}`;
   const packed = `${bound(`toUnixTimestamp64Milli(timestamp) - ${originMs}`)} + bitShiftLeft(to${packedType}(mask), ${EXCLUSION_BITS}) + xmask`;
   // One number sorts: the held values' hash above the packed event. Within a millisecond
-  // the order is of no meaning (each choice below says how it breaks a tie there). With a
-  // breakdown the values and event ids follow, sorted by the same number (the same
-  // permutation for each); the ids break ties between entries of one millisecond.
-  const byId = spec.breakdown !== undefined;
+  // the order is of no meaning (each choice below says how it breaks a tie there). A
+  // breakdown's values stay unsorted beside the unsorted keys: a value is looked up by time
+  // and step, among the events of one millisecond (the smallest wins). With hold-constant,
+  // entries of one millisecond can follow different chains: the values and event ids are
+  // then sorted by the same number (the same permutation for each), and the ids break ties
+  // between those chains.
+  const byId = spec.breakdown !== undefined && holds.length > 0;
   const sortKey =
     holds.length === 0 ? 'packed' : `bitShiftLeft(to${sortType}(held), ${packedBits}) + packed`;
   const sorted = (column: string) => `arraySort((c, k) -> k, groupArray(${column}), keys)`;
@@ -116,7 +135,11 @@ export function funnelChainsSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT
           `arrayMap(k -> to${packedType}(bitAnd(k, ${lowBits})), sk) AS ev`,
           `arrayMap(k -> toUInt64(bitShiftRight(k, ${packedBits})), sk) AS hk`,
         ];
-  const side = byId ? [`${sorted('value')} AS v`, `${sorted('event_id')} AS ids`] : [];
+  const side = byId
+    ? [`${sorted('value')} AS v`, `${sorted('event_id')} AS ids`]
+    : spec.breakdown
+      ? ['groupArray(value) AS vals']
+      : [];
   // The events of one run (one set of held values): the whole array without hold-constant.
   const runEnds =
     holds.length === 0 ? [] : ['arrayMap((a, b) -> a != b, hk, arrayShiftLeft(hk, 1)) AS run_end'];
@@ -161,8 +184,7 @@ export function funnelChainsSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT
           ${filters.map((f) => `AND ${f}`).join('\n          ')}
       )
       WHERE mask != 0 OR xmask != 0
-      GROUP BY customer_id
-      HAVING notEmpty(entries)`;
+      GROUP BY customer_id`;
   const layer = (columns: string) => {
     query = `SELECT *, ${columns} FROM (${query})`;
   };
@@ -311,16 +333,17 @@ export function funnelChainsSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT
   // The entries ranked (0: void): deepest, then deepest step first, then the latest entry
   // (43 bits hold any time from 1970 to 2200); then the chain whose steps came first, a
   // skipped step last (entries of one millisecond differ only with held values); with a
-  // breakdown, the greater event id of the entry, since the values reported may differ.
-  // A customer whose entries are all void (best rank 0) is not in the funnel.
+  // breakdown too, the greater event id of the entry, since the values reported may differ.
+  // A customer whose entries are all void, or who has none (best rank 0), is not in the
+  // funnel. Such customers are dropped only once a row holds no more arrays: a filter copies
+  // every array of the rows it keeps, and costs more than carrying the few customers left.
   const latest = 2 ** 43 - 1;
   const primary = (v: string, d: string, deep: string, t0: string) =>
     `if(${v}, toUInt128(0), bitShiftLeft(toUInt128(${d} + 1), 90) + bitShiftLeft(toUInt128(${latest} - ${deep}), 45) + ${t0})`;
-  if (!byId && holds.length === 0) {
+  if (holds.length === 0) {
     // Entries of one millisecond then have the same chain: one number ranks.
     layer(`${each(['void', 'depth', 'T_deep', 'T0'], primary)} AS rank`);
-    query = `SELECT * FROM (${query}) WHERE arrayMax(rank) > 0`;
-    layer('indexOf(rank, arrayMax(rank)) AS best');
+    layer('arrayMax(rank) > 0 AS counts, indexOf(rank, arrayMax(rank)) AS best');
   } else {
     layer(
       `${each(
@@ -341,36 +364,62 @@ export function funnelChainsSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT
         },
       )} AS rank`,
     );
-    query = `SELECT * FROM (${query}) WHERE tupleElement(arrayMax(rank), 1) > 0`;
-    layer(`tupleElement(arrayMax(rank), ${K + (byId ? 2 : 1)}) AS best`);
+    layer(
+      `tupleElement(arrayMax(rank), 1) > 0 AS counts, tupleElement(arrayMax(rank), ${K + (byId ? 2 : 1)}) AS best`,
+    );
   }
 
-  // The value the customer's group is named by: at its first non-void entry (of one
-  // millisecond, the smallest event id, as in the plain funnel), at the deepest step, or at
-  // step k (null when not reached). A step past the entry takes the smallest value of the
-  // events of its millisecond (and run) that could be it: the chain's times do not depend
-  // on which of them it is, so the value should not either.
-  const valueAt = (step: string, index: string, at: string) =>
-    `if(${step} = 0, v[${index}], arrayMin(arrayFilter((val, t, e${holds.length ? ', h' : ''}) -> t = ${at} AND bitTest(e, ${EXCLUSION_BITS} + ${step})${
-      holds.length ? ` AND h = hk[${index}]` : ''
-    }, v, times, ev${holds.length ? ', hk' : ''})))`;
-  const attributed = !spec.breakdown
-    ? "''"
-    : attribution.by === 'last_touch'
-      ? valueAt('depth[best]', 'i_deep[best]', 'T_deep[best]')
-      : attribution.by === 'step'
-        ? `if(i${attribution.step}[best] > 0, toNullable(${valueAt(String(attribution.step), `i${attribution.step}[best]`, `T${attribution.step}[best]`)}), NULL)`
-        : `tupleElement(arrayMin(arrayFilter((x, vd) -> NOT vd, ${each(['T0', 'entry_ids', 'entry_v'], (t, id, val) => `(${t}, ${id}, ${val})`)}, void)), 3)`;
+  // The value the customer's group is named by: at its first non-void entry, at the deepest
+  // step, or at step k (null when not reached). Of the events of that millisecond (and run)
+  // that could be the step, the smallest value: the chain's times do not depend on which of
+  // them it is, so the value does not either. The times (and held values) are taken from the
+  // best entry first: a lambda copies each array it captures once per element.
+  const attributedStep = attribution.by === 'step' ? attribution.step : 0;
+  const chosen =
+    !spec.breakdown || attribution.by === 'first_touch'
+      ? []
+      : attribution.by === 'last_touch'
+        ? [
+            'depth[best] AS at_step',
+            'T_deep[best] AS at_t',
+            ...(holds.length ? ['hk[i_deep[best]] AS at_h'] : []),
+          ]
+        : [
+            `${attributedStep} AS at_step`,
+            `T${attributedStep}[best] AS at_t`,
+            ...(holds.length ? [`hk[i${attributedStep}[best]] AS at_h`] : []),
+          ];
+  if (spec.breakdown && attribution.by === 'first_touch')
+    chosen.push(
+      holds.length === 0
+        ? '0 AS at_step, arrayMin(arrayFilter((t, vd) -> NOT vd, T0, void)) AS at_t'
+        : `tupleElement(arrayMin(arrayFilter((x, vd) -> NOT vd, ${each(['T0', 'entry_v'], (t, val) => `(${t}, ${val})`)}, void)), 2) AS first_v`,
+    );
   // Named apart from the entry arrays they come from, then renamed in a query of their own.
   layer(
-    `${attributed} AS breakdown_value, depth[best] AS best_depth, ${spec.steps
-      .map((_, k) => `T${k}[best] AS best_t${k}`)
-      .join(', ')}`,
+    [
+      ...chosen,
+      'depth[best] AS best_depth',
+      ...spec.steps.map((_, k) => `T${k}[best] AS best_t${k}`),
+    ].join(', '),
   );
+  const valueAt =
+    holds.length === 0
+      ? `arrayMin(arrayFilter((val, e) -> ${timeOf('e')} = at_t AND bitTest(e, ${EXCLUSION_BITS} + at_step), vals, keys))`
+      : `arrayMin(arrayFilter((val, t, e, h) -> t = at_t AND bitTest(e, ${EXCLUSION_BITS} + at_step) AND h = at_h, v, times, ev, hk))`;
+  const attributed = !spec.breakdown
+    ? "''"
+    : attribution.by === 'first_touch' && holds.length > 0
+      ? nameOf('first_v')
+      : attribution.by === 'step'
+        ? `if(at_t > 0, toNullable(${nameOf(valueAt)}), NULL)`
+        : nameOf(valueAt);
+  layer(`${attributed} AS breakdown_value`);
   query = `
     SELECT breakdown_value, best_depth AS depth,
            ${spec.steps.map((_, k) => `best_t${k} AS T${k}`).join(', ')}
-    FROM (${query})`;
+    FROM (${query})
+    WHERE counts`;
 
   const bounds = histogramBounds(spec.windowMs);
   // From the chain's previous step (the latest earlier time: skipped steps are 0), or from
@@ -393,8 +442,11 @@ export function funnelChainsSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT
        ORDER BY is_total DESC, c0 DESC, breakdown_value
        LIMIT ${limits.maxBreakdownValues + 1}`
     : `SELECT 1 AS is_total, '' AS breakdown_value, ${columns.join(', ')} FROM (${query})`;
+  const names = channelRanks
+    ? 'WITH (SELECT arraySort(groupUniqArray(toString(channel))) FROM channels) AS channel_names\n'
+    : '';
   return {
-    query: `${grouped}\nSETTINGS ${funnelSettings(limits).join(', ')}`,
+    query: `${names}${grouped}\nSETTINGS ${funnelSettings(limits).join(', ')}`,
     params: params.values,
   };
 }

@@ -1,4 +1,5 @@
 import type { FunnelFilter, PropertyValue, StepMatcher } from '@touchstream/contracts';
+import { NO_PROPERTY_COLUMNS, type PropertyColumns, propertyColumn } from './property-columns.js';
 
 /** The funnel queries' shared pieces: parameters, step and filter conditions, breakdown values. */
 
@@ -65,8 +66,18 @@ export function stepSql(params: Params, step: StepMatcher): string {
 }
 
 /** A breakdown value as text: strings as they are, numbers and booleans as JSON writes them. */
-export function breakdownSql(params: Params, breakdown: FunnelBreakdown): string {
+export function breakdownSql(
+  params: Params,
+  breakdown: FunnelBreakdown,
+  columns: PropertyColumns = NO_PROPERTY_COLUMNS,
+): string {
   if (breakdown.by === 'channel') return 'toString(channel)';
+  if (columns.has(breakdown.name)) {
+    // The property's JSON text, stored: the same value, with no JSON object to parse.
+    const text = propertyColumn(breakdown.name);
+    return `multiIf(JSONType(${text}) = 'String', JSONExtractString(${text}),
+                    JSONType(${text}) IN ${NUMERIC_TYPES} OR JSONType(${text}) = 'Bool', ${text}, '')`;
+  }
   const key = params.bind('String', breakdown.name);
   return `multiIf(JSONType(properties, ${key}) = 'String', JSONExtractString(properties, ${key}),
                   JSONType(properties, ${key}) IN ${NUMERIC_TYPES} OR JSONType(properties, ${key}) = 'Bool',

@@ -18,6 +18,7 @@ import {
   type TimeToConvert,
   timeToConvertColumns,
 } from './funnel-time-to-convert.js';
+import { NO_PROPERTY_COLUMNS, type PropertyColumns } from './property-columns.js';
 
 export { DEFAULT_FUNNEL_LIMITS, type FunnelLimits } from './funnel-limits.js';
 
@@ -79,7 +80,11 @@ export function isPlainFunnel(spec: FunnelSpec): boolean {
  * Step times are taken on one chain per customer: the one whose deepest step came first,
  * walking back from it to the latest event of each earlier step (the tightest such chain).
  */
-export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNEL_LIMITS) {
+export function funnelSql(
+  spec: FunnelSpec,
+  limits: FunnelLimits = DEFAULT_FUNNEL_LIMITS,
+  stored: PropertyColumns = NO_PROPERTY_COLUMNS,
+) {
   const params = new Params();
   const K = spec.steps.length;
   // Times are milliseconds after an origin one window and one millisecond before `from`:
@@ -100,7 +105,7 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   const types = params.bind('Array(String)', stepTypes);
   const { sql: mask, onlyTypes } = stepMaskSql(params, spec.steps);
   const filters = spec.filters.map((f) => filterSql(params, f));
-  const breakdown = spec.breakdown ? breakdownSql(params, spec.breakdown) : `''`;
+  const breakdown = spec.breakdown ? breakdownSql(params, spec.breakdown, stored) : `''`;
   const oneStepPerEvent = stepTypes.length === K;
 
   // Each level is a subquery of its own: as aliases in one SELECT, every level would be
@@ -158,8 +163,10 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
   const low = 2 ** STEP_BITS - 1;
   const packed = `bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - ${originMs}), ${STEP_BITS}) + ${low} - mask`;
   // Entries are told by f0; only the breakdown's first entry compares with `to` as a time.
+  // Of several first entries in one millisecond, the smallest value (a tuple's min is
+  // cheaper than an argMin by time and event id).
   const firstEntry = spec.breakdown
-    ? `, argMinIf(value, (timestamp, event_id), bitTest(mask, 0) AND timestamp < ${params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.to))}) AS breakdown_value`
+    ? `, tupleElement(minIf((timestamp, value), bitTest(mask, 0) AND timestamp < ${params.bind("DateTime64(3, 'UTC')", toClickHouseTime(spec.to))}), 2) AS breakdown_value`
     : `, '' AS breakdown_value`;
   let perCustomer = `
       SELECT arrayPushFront(arraySort(groupArray(${packed})), ${low}) AS ev,
@@ -168,7 +175,7 @@ export function funnelSql(spec: FunnelSpec, limits: FunnelLimits = DEFAULT_FUNNE
              ${oneStepPerEvent ? '' : ', arrayMap((a, b) -> a != b, t, arrayShiftRight(t, 1)) AS starts'}
              ${firstEntry}
       FROM (
-        SELECT customer_id, timestamp, event_id, ${mask} AS mask, ${breakdown} AS value
+        SELECT customer_id, timestamp, ${mask} AS mask, ${breakdown} AS value
         FROM events
         WHERE timestamp >= ${from} AND timestamp < ${until} AND type IN ${types}
           ${filters.map((f) => `AND ${f}`).join('\n          ')}
@@ -254,15 +261,19 @@ function countsOf(spec: FunnelSpec, row: Row | undefined): FunnelStepCount[] {
   });
 }
 
-/** Customers per step of a funnel, as the API's counting rules define them. */
+/**
+ * Customers per step of a funnel, as the API's counting rules define them. `stored`: the
+ * properties stored as columns of their own (see property-columns.ts).
+ */
 export async function queryFunnel(
   client: ClickHouseClient,
   spec: FunnelSpec,
   limits: FunnelLimits = DEFAULT_FUNNEL_LIMITS,
+  stored: PropertyColumns = NO_PROPERTY_COLUMNS,
 ): Promise<FunnelCounts> {
   const { query, params } = isPlainFunnel(spec)
-    ? funnelSql(spec, limits)
-    : funnelChainsSql(spec, limits);
+    ? funnelSql(spec, limits, stored)
+    : funnelChainsSql(spec, limits, stored);
   let rows: Row[];
   try {
     rows = await (

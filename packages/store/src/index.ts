@@ -21,6 +21,12 @@ export * from './journeys.js';
 export { type Migration, migrate, readMigrations } from './migrate.js';
 export { ON_DISK } from './patch-deletes.js';
 export {
+  applyPropertyColumns,
+  NO_PROPERTY_COLUMNS,
+  type PropertyColumns,
+  propertyColumn,
+} from './property-columns.js';
+export {
   applyRetention,
   planRetention,
   RETENTION_COLUMNS,

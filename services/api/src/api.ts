@@ -21,6 +21,8 @@ export interface ApiDeps {
    * completes erasures run where the API can reach the touchpoints topic.
    */
   erasure?: { bus: ErasureBus; topics: { touchpoints: string }; logger: Logger };
+  /** TOUCHSTREAM_PROPERTY_COLUMNS: the event properties stored as columns, for funnels. */
+  propertyColumns?: readonly string[];
 }
 
 /** The query API: journeys and their drop-offs, funnels, customers and their erasure, alert rules and alerts, the event schema. */
@@ -29,7 +31,7 @@ export function buildApi(deps: ApiDeps) {
     journeysRoutes(deps.store, deps.webhooks ?? { allowInternal: false }),
     insightsRoutes(deps.store),
     alertRoutes(deps.store, deps.webhooks ?? { allowInternal: false }),
-    funnelRoutes({ store: deps.store }),
+    funnelRoutes({ store: deps.store, columns: new Set(deps.propertyColumns) }),
     reviewRoutes({ store: deps.store }),
     customersRoutes(deps.store),
     schemaRoutes(),

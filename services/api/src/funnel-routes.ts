@@ -16,6 +16,7 @@ import {
   type FunnelSpec,
   type FunnelStepCount,
   getJourney,
+  type PropertyColumns,
   QueryLimitError,
   queryFunnel,
   type Store,
@@ -141,13 +142,15 @@ function limitExceeded(error: QueryLimitError) {
 export interface FunnelRoutesDeps {
   store: Store;
   limits?: FunnelLimits;
+  /** The properties stored as columns of their own (applied at start). */
+  columns?: PropertyColumns;
   /** The wall clock, for the default range. */
   now?: () => number;
 }
 
 /** Ad-hoc funnels over the stored events. */
 export function funnelRoutes(deps: FunnelRoutesDeps): FastifyPluginAsync {
-  const { store, limits = DEFAULT_FUNNEL_LIMITS, now = Date.now } = deps;
+  const { store, limits = DEFAULT_FUNNEL_LIMITS, columns, now = Date.now } = deps;
   return async (instance) => {
     const app = instance.withTypeProvider<ZodTypeProvider>();
     app.post(
@@ -162,7 +165,7 @@ export function funnelRoutes(deps: FunnelRoutesDeps): FastifyPluginAsync {
       async (request) => {
         const spec = await specOf(store, request.body, now());
         try {
-          return answerOf(await queryFunnel(store, spec, limits));
+          return answerOf(await queryFunnel(store, spec, limits, columns));
         } catch (error) {
           throw error instanceof QueryLimitError ? limitExceeded(error) : error;
         }
