@@ -40,8 +40,10 @@ const VARIANTS: Record<string, Record<string, unknown>> = {
     ...PLAIN,
     exclusions: [{ event_type: 'payment_failed', after_step: 1, before_step: 4 }],
   },
-  // One property held (read from every event's JSON), another the plan: 3 values.
-  'hold_constant: [plan]': { ...PLAIN, hold_constant: ['plan'] },
+  // One property held, of 3 values: the plan, stored as a column of its own
+  // (TOUCHSTREAM_PROPERTY_COLUMNS), and the device, read from every event's JSON.
+  'hold_constant: [plan], a property column': { ...PLAIN, hold_constant: ['plan'] },
+  'hold_constant: [device], from the JSON': { ...PLAIN, hold_constant: ['device'] },
   'plain, breakdown channel': { ...PLAIN, breakdown: 'channel' },
   'last_touch, breakdown channel': {
     ...PLAIN,
@@ -65,6 +67,7 @@ async function main() {
     'funnel-options',
     EVENTS,
     CUSTOMERS,
+    { TOUCHSTREAM_PROPERTY_COLUMNS: 'plan' },
   );
   // Merged, the state a month is in at rest (as bench/funnel.ts measures it).
   if (generatedMs > 0) await store.command({ query: 'OPTIMIZE TABLE events FINAL' });

@@ -10,15 +10,21 @@ import { onCleanup, tempDir } from './run.js';
 /**
  * The API alone on the funnel benchmark's data, in BENCH_DATA_DIR when set (kept between
  * runs, generated only when empty) or in a directory of its own. Returns the runtime and
- * how long generating took (0 when the data was there).
+ * how long generating took (0 when the data was there). `env`: more configuration.
  */
-export async function startFunnelApi(name: string, events: number, customers: number) {
+export async function startFunnelApi(
+  name: string,
+  events: number,
+  customers: number,
+  env: Record<string, string> = {},
+) {
   const dataDir =
     process.env.BENCH_DATA_DIR ?? join(await tempDir(`touchstream-bench-${name}-`), 'data');
   const config = loadConfig({
     TOUCHSTREAM_DATA_DIR: dataDir,
     TOUCHSTREAM_PORT: '0',
     TOUCHSTREAM_LOG_LEVEL: 'warn',
+    ...env,
   });
   const api = FACTORIES.api;
   if (!api) throw new Error('no api service');
