@@ -339,8 +339,16 @@ describe('funnels against the reference counting rules', () => {
         }
       }),
       // Shrinking a dataset costs a round trip per candidate and would outlast the test's
-      // time limit: the first counterexample is reported as found.
-      { numRuns: Number(process.env.FUNNEL_RUNS ?? 60), endOnFailure: true },
+      // time limit: the first counterexample is reported as found. One seed unless told
+      // otherwise (FUNNEL_SEED=random, or a number): the edge cases counted below are
+      // then met on every run, not on most; other seeds explore more.
+      {
+        numRuns: Number(process.env.FUNNEL_RUNS ?? 60),
+        endOnFailure: true,
+        ...(process.env.FUNNEL_SEED === 'random'
+          ? {}
+          : { seed: Number(process.env.FUNNEL_SEED ?? 20261206) }),
+      },
     );
     expect(stats.converted).toBeGreaterThan(stats.queries / 6);
     expect(stats.deepest).toBeGreaterThan(stats.queries / 25);

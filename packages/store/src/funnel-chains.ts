@@ -89,9 +89,10 @@ export function funnelChainsSql(
       ? propertyColumn(name)
       : `${JSON.stringify(name) === `"${name}"` ? 'simpleJSONExtractRaw' : 'JSONExtractRaw'}(properties, ${params.bind('String', name)})`,
   );
-  // A channel travels as its rank among the channels stored (the `channels` table, which a
-  // materialized view keeps): a number, which the per-customer arrays below collect several
-  // times faster than a string (measured). Ranks sort as the names do.
+  // A channel travels as its rank among the channels of the events in the range (listed
+  // first, by a scalar subquery reading one low-cardinality column): a number, which the
+  // per-customer arrays below collect several times faster than a string (measured). Ranks
+  // sort as the names do.
   const channelRanks = spec.breakdown?.by === 'channel';
   const value = !spec.breakdown
     ? `''`
@@ -443,7 +444,9 @@ export function funnelChainsSql(
        LIMIT ${limits.maxBreakdownValues + 1}`
     : `SELECT 1 AS is_total, '' AS breakdown_value, ${columns.join(', ')} FROM (${query})`;
   const names = channelRanks
-    ? 'WITH (SELECT arraySort(groupUniqArray(toString(channel))) FROM channels) AS channel_names\n'
+    ? `WITH (SELECT arraySort(groupArray(toString(c))) FROM (
+              SELECT DISTINCT channel AS c FROM events WHERE timestamp >= ${from} AND timestamp < ${until}
+            )) AS channel_names\n`
     : '';
   return {
     query: `${names}${grouped}\nSETTINGS ${funnelSettings(limits).join(', ')}`,
