@@ -60,11 +60,11 @@ describe('property columns', () => {
     (
       await (
         await (runtime as Runtime).store.query({
-          query: `SELECT name, comment FROM system.columns
+          query: `SELECT name FROM system.columns
                   WHERE database = currentDatabase() AND table = 'events' AND name LIKE 'property%'`,
           format: 'JSONEachRow',
         })
-      ).json<{ name: string; comment: string }>()
+      ).json<{ name: string }>()
     ).map((c) => c.name);
 
   it('are added to stored events at start, and change no answer', async () => {

@@ -375,27 +375,30 @@ export function funnelChainsSql(
   // that could be the step, the smallest value: the chain's times do not depend on which of
   // them it is, so the value does not either. The times (and held values) are taken from the
   // best entry first: a lambda copies each array it captures once per element.
-  const attributedStep = attribution.by === 'step' ? attribution.step : 0;
-  const chosen =
-    !spec.breakdown || attribution.by === 'first_touch'
-      ? []
-      : attribution.by === 'last_touch'
-        ? [
-            'depth[best] AS at_step',
-            'T_deep[best] AS at_t',
-            ...(holds.length ? ['hk[i_deep[best]] AS at_h'] : []),
-          ]
-        : [
-            `${attributedStep} AS at_step`,
-            `T${attributedStep}[best] AS at_t`,
-            ...(holds.length ? [`hk[i${attributedStep}[best]] AS at_h`] : []),
-          ];
-  if (spec.breakdown && attribution.by === 'first_touch')
-    chosen.push(
-      holds.length === 0
-        ? '0 AS at_step, arrayMin(arrayFilter((t, vd) -> NOT vd, T0, void)) AS at_t'
-        : `tupleElement(arrayMin(arrayFilter((x, vd) -> NOT vd, ${each(['T0', 'entry_v'], (t, val) => `(${t}, ${val})`)}, void)), 2) AS first_v`,
-    );
+  // With hold-constant, first touch is the smallest value of the first non-void entries
+  // (their chains may differ); otherwise the step, its time and the event it points at.
+  const firstHeld = attribution.by === 'first_touch' && holds.length > 0;
+  const at =
+    attribution.by === 'last_touch'
+      ? { step: 'depth[best]', time: 'T_deep[best]', index: 'i_deep[best]' }
+      : attribution.by === 'step'
+        ? {
+            step: String(attribution.step),
+            time: `T${attribution.step}[best]`,
+            index: `i${attribution.step}[best]`,
+          }
+        : { step: '0', time: 'arrayMin(arrayFilter((t, vd) -> NOT vd, T0, void))', index: '' };
+  const chosen = !spec.breakdown
+    ? []
+    : firstHeld
+      ? [
+          `tupleElement(arrayMin(arrayFilter((x, vd) -> NOT vd, ${each(['T0', 'entry_v'], (t, val) => `(${t}, ${val})`)}, void)), 2) AS first_v`,
+        ]
+      : [
+          `${at.step} AS at_step`,
+          `${at.time} AS at_t`,
+          ...(holds.length ? [`hk[${at.index}] AS at_h`] : []),
+        ];
   // Named apart from the entry arrays they come from, then renamed in a query of their own.
   layer(
     [
@@ -410,7 +413,7 @@ export function funnelChainsSql(
       : `arrayMin(arrayFilter((val, t, e, h) -> t = at_t AND bitTest(e, ${EXCLUSION_BITS} + at_step) AND h = at_h, v, times, ev, hk))`;
   const attributed = !spec.breakdown
     ? "''"
-    : attribution.by === 'first_touch' && holds.length > 0
+    : firstHeld
       ? nameOf('first_v')
       : attribution.by === 'step'
         ? `if(at_t > 0, toNullable(${nameOf(valueAt)}), NULL)`

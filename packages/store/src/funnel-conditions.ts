@@ -72,16 +72,14 @@ export function breakdownSql(
   columns: PropertyColumns = NO_PROPERTY_COLUMNS,
 ): string {
   if (breakdown.by === 'channel') return 'toString(channel)';
-  if (columns.has(breakdown.name)) {
-    // The property's JSON text, stored: the same value, with no JSON object to parse.
-    const text = propertyColumn(breakdown.name);
-    return `multiIf(JSONType(${text}) = 'String', JSONExtractString(${text}),
-                    JSONType(${text}) IN ${NUMERIC_TYPES} OR JSONType(${text}) = 'Bool', ${text}, '')`;
-  }
-  const key = params.bind('String', breakdown.name);
-  return `multiIf(JSONType(properties, ${key}) = 'String', JSONExtractString(properties, ${key}),
-                  JSONType(properties, ${key}) IN ${NUMERIC_TYPES} OR JSONType(properties, ${key}) = 'Bool',
-                  JSONExtractRaw(properties, ${key}), '')`;
+  // The JSON functions' arguments and the value's JSON text: a property column holds the
+  // text already, with no JSON object to parse; else it is read from the properties.
+  const stored = columns.has(breakdown.name);
+  const key = stored ? '' : params.bind('String', breakdown.name);
+  const json = stored ? propertyColumn(breakdown.name) : `properties, ${key}`;
+  const raw = stored ? json : `JSONExtractRaw(${json})`;
+  return `multiIf(JSONType(${json}) = 'String', JSONExtractString(${json}),
+                  JSONType(${json}) IN ${NUMERIC_TYPES} OR JSONType(${json}) = 'Bool', ${raw}, '')`;
 }
 
 export type FunnelBreakdown = { by: 'channel' } | { by: 'property'; name: string };
